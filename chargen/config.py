@@ -1,0 +1,137 @@
+"""Every user-settable option, as dataclasses with their defaults: the model, training and sampling.
+
+This module imports neither torch nor numpy, so `chargen --help` can show the defaults instantly.
+A flag, its config field and its checkpoint key share one name (`--hidden-size` / `hidden_size`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from chargen.errors import ChargenError
+
+CELLS = ("lstm", "gru", "rnn-tanh", "rnn-relu")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int  # V: distinct characters
+    cell: str = "lstm"  # lstm | gru | rnn-tanh | rnn-relu
+    layers: int = 2  # L: stacked recurrent layers
+    hidden_size: int = 256  # H: width of each recurrent layer
+    embed_dim: int = 64  # E: learned character embedding; 0 feeds one-hot vectors as in char-rnn
+    dropout: float = 0.0  # between recurrent layers and before the output layer
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ChargenError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        for name in ("vocab_size", "layers", "hidden_size"):
+            if getattr(self, name) < 1:
+                raise ChargenError(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
+        if self.embed_dim < 0:
+            raise ChargenError(f"--embed-dim must be 0 (one-hot) or more, not {self.embed_dim}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ChargenError(f"--dropout must be in [0, 1), not {self.dropout}")
+
+    @property
+    def input_size(self) -> int:
+        return self.embed_dim or self.vocab_size
+
+    @property
+    def gates(self) -> int:
+        """Gate blocks per layer: each is an (H, input) and an (H, H) matrix."""
+        return {"lstm": 4, "gru": 3}.get(self.cell, 1)
+
+    def matmul_params(self) -> int:
+        """Weights that take part in a matrix multiply for every character (not the embedding lookup)."""
+        H, G = self.hidden_size, self.gates
+        first = G * H * (self.input_size + H)
+        upper = (self.layers - 1) * G * H * (H + H)
+        return first + upper + H * self.vocab_size
+
+    def train_flops_per_char(self) -> int:
+        """Forward (2 FLOPs per weight) plus backward (4): the usual 6 FLOPs per weight per character."""
+        return 6 * self.matmul_params()
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32  # B: contiguous streams trained side by side
+    seq_len: int = 64  # T: characters per window; gradients flow back at most this far
+    lr: float = 2e-3  # AdamW peak learning rate
+    weight_decay: float = 0.0  # AdamW decoupled weight decay (matrices only)
+    warmup_steps: int = 100  # linear warm-up, then cosine decay to min_lr_ratio * lr
+    min_lr_ratio: float = 0.1  # where the cosine decay ends, as a fraction of lr
+    grad_clip: float = 1.0  # global gradient-norm clip; 0 turns it off
+    steps: int | None = None  # total optimizer steps of the run
+    epochs: float | None = None  # or: passes over the training text
+    minutes: float | None = None  # or: a wall-clock budget, turned into steps by measuring speed
+    eval_every: int = 500  # steps between evaluations (each also saves a checkpoint)
+    val_fraction: float = 0.1  # the last fraction of the text, contiguous, is validation
+    seed: int = 1337  # seeds weights, dropout and the data order
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "seq_len", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ChargenError(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ChargenError(f"--lr must be a positive number, not {self.lr}")
+        for name in ("weight_decay", "grad_clip", "warmup_steps"):
+            if not getattr(self, name) >= 0:
+                raise ChargenError(f"{_flag(name)} must not be negative, not {getattr(self, name)}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ChargenError(f"--min-lr-ratio must be in [0, 1], not {self.min_lr_ratio}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ChargenError(f"--val-fraction must be in [0, 1), not {self.val_fraction}")
+        lengths = [n for n in LENGTH_OPTIONS if getattr(self, n) is not None]
+        if len(lengths) > 1:
+            raise ChargenError(f"give only one of --steps, --epochs and --minutes, not {' and '.join(map(_flag, lengths))}")
+        for name in lengths:
+            if not getattr(self, name) > 0:
+                raise ChargenError(f"{_flag(name)} must be positive, not {getattr(self, name)}")
+
+
+LENGTH_OPTIONS = ("steps", "epochs", "minutes")
+DEFAULT_MINUTES = 5.0  # a run given no length trains this long
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    temperature: float = 1.0  # 0 always picks the most likely character (greedy)
+    top_k: int | None = None  # keep only the k most likely characters
+    top_p: float | None = None  # keep the smallest set whose probability reaches p (nucleus)
+
+    def __post_init__(self) -> None:
+        check_temperature(self.temperature)
+        check_top_k(self.top_k)
+        check_top_p(self.top_p)
+
+
+def check_temperature(value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise ChargenError(f"temperature must be a finite number >= 0 (0 is greedy), not {value}")
+    return value
+
+
+def check_top_k(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise ChargenError(f"top-k must be at least 1, not {value}")
+    return value
+
+
+def check_top_p(value: float | None) -> float | None:
+    if value is not None and not (0.0 < value <= 1.0):
+        raise ChargenError(f"top-p must be in (0, 1], not {value}")
+    return value
+
+
+def check_length(value: int) -> int:
+    if value < 1:
+        raise ChargenError(f"length must be at least 1, not {value}")
+    return value

@@ -1,0 +1,81 @@
+"""Lay an encoded text out as contiguous streams and cut it into windows for truncated BPTT.
+
+With the alphabet as the text, B = 4 streams and windows of T = 2 characters:
+
+    stream 0:  a b | c d | e f          window 0 is the first column of pairs, window 1 the next...
+    stream 1:  g h | i j | k l
+    stream 2:  m n | o p | q r
+    stream 3:  s t | u v | w x
+
+Window w of each stream starts exactly where window w-1 stopped, so the hidden state left by one
+window is the right starting state for the next. The target of every input character is the
+character after it (teacher forcing), so each window reads T + 1 characters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from chargen.errors import ChargenError
+
+
+class Streams:
+    """B contiguous streams over `ids`, read in windows of T with a per-epoch start offset.
+
+    Each epoch starts at an offset in [0, slack] drawn from (seed, epoch) alone, so epochs see the
+    text cut at different places while any epoch's windows can be recomputed exactly on resume.
+    """
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, seed: int = 0) -> None:
+        self.batch_size, self.seq_len, self.seed = batch_size, seq_len, seed
+        stream_len = (len(ids) - 1) // batch_size
+        if stream_len < seq_len:
+            need = batch_size * seq_len + 1
+            raise ChargenError(
+                f"the training text has {len(ids):,} characters, too few for one batch of "
+                f"--batch-size {batch_size} x --seq-len {seq_len} (needs {need:,}); "
+                "lower --batch-size or --seq-len, or add text"
+            )
+        whole = stream_len // seq_len
+        # Keep one window spare when there is more than one, so the start can move between epochs.
+        self.windows_per_epoch = whole - 1 if whole >= 2 else whole
+        self.slack = stream_len - self.windows_per_epoch * seq_len
+        step = ids.strides[0]
+        # (B, stream_len + 1) view: no copy, also over a memory map.
+        self._streams = np.lib.stride_tricks.as_strided(
+            ids, shape=(batch_size, stream_len + 1), strides=(stream_len * step, step), writeable=False
+        )
+
+    def offset(self, epoch: int) -> int:
+        if epoch == 0 or self.slack == 0:
+            return 0
+        return int(np.random.default_rng([self.seed, epoch]).integers(self.slack + 1))
+
+    def window(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets), each (B, T) int64: window `index` of epoch `epoch`."""
+        start = self.offset(epoch) + index * self.seq_len
+        chunk = torch.from_numpy(self._streams[:, start : start + self.seq_len + 1].astype(np.int64))  # (B, T+1)
+        return chunk[:, :-1], chunk[:, 1:]
+
+
+def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
+    """Windows covering a whole held-out text as B' <= B contiguous streams (the last window may be shorter).
+
+    Yields (inputs, targets) pairs of shape (B', t) with t <= T; B' shrinks for short texts so that
+    each stream still spans at least one window.
+    """
+    if len(ids) < 2:
+        raise ChargenError(
+            f"the validation text has {len(ids)} characters, too few to evaluate; "
+            "raise --val-fraction, or set it to 0 to train without validation"
+        )
+    streams = max(1, min(batch_size, (len(ids) - 1) // seq_len))
+    stream_len = (len(ids) - 1) // streams
+    step = ids.strides[0]
+    view = np.lib.stride_tricks.as_strided(
+        ids, shape=(streams, stream_len + 1), strides=(stream_len * step, step), writeable=False
+    )
+    for start in range(0, stream_len, seq_len):
+        chunk = torch.from_numpy(view[:, start : start + seq_len + 1].astype(np.int64))
+        yield chunk[:, :-1], chunk[:, 1:]

@@ -1,0 +1,8 @@
+"""The one exception a user is meant to see: the CLI prints its message on one line and exits 1."""
+
+
+class ChargenError(Exception):
+    """A problem the user can fix: bad input, a missing or corrupt file, an impossible setting.
+
+    The message is one sentence that says what was wrong and what to do about it.
+    """

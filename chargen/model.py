@@ -1,0 +1,80 @@
+"""The character model: embedding (or one-hot) -> stacked LSTM/GRU/RNN -> linear to the vocabulary.
+
+Shapes: B batch, T time steps, V vocabulary, E embedding width, H hidden width, L layers.
+The recurrent stack is torch's fused nn.LSTM / nn.GRU / nn.RNN (oneDNN on CPU, cuDNN on GPU).
+No I/O and no printing here: the model only maps ids and a state to logits and the next state.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chargen.config import ModelConfig
+
+# A recurrent state: (h, c) for an LSTM, (h,) for the others; each (L, B, H).
+State = tuple[torch.Tensor, ...]
+
+
+class CharRNN(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.embed_dim) if c.embed_dim else None
+        rnn_dropout = c.dropout if c.layers > 1 else 0.0
+        if c.cell == "lstm":
+            self.rnn = nn.LSTM(c.input_size, c.hidden_size, c.layers, batch_first=True, dropout=rnn_dropout)
+        elif c.cell == "gru":
+            self.rnn = nn.GRU(c.input_size, c.hidden_size, c.layers, batch_first=True, dropout=rnn_dropout)
+        else:
+            nonlinearity = c.cell.removeprefix("rnn-")
+            self.rnn = nn.RNN(
+                c.input_size, c.hidden_size, c.layers, nonlinearity=nonlinearity, batch_first=True, dropout=rnn_dropout
+            )
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden_size, c.vocab_size)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        H = self.config.hidden_size
+        for name, p in self.rnn.named_parameters():
+            if self.config.cell == "lstm" and name.startswith("bias_ih"):
+                # Forget-gate bias 1 (gate order i, f, g, o): remember by default early in training.
+                with torch.no_grad():
+                    p.zero_()
+                    p[H : 2 * H] = 1.0
+            elif self.config.cell == "lstm" and name.startswith("bias_hh"):
+                nn.init.zeros_(p)
+            elif self.config.cell == "rnn-relu" and name.startswith("weight_hh"):
+                nn.init.eye_(p)  # Le et al. 2015 (IRNN): identity recurrence keeps ReLU RNNs stable
+            elif self.config.cell == "rnn-relu" and name.startswith("bias"):
+                nn.init.zeros_(p)
+
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
+        c = self.config
+        zeros = lambda: torch.zeros(c.layers, batch_size, c.hidden_size, device=device)  # noqa: E731
+        return (zeros(), zeros()) if c.cell == "lstm" else (zeros(),)
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """ids (B, T) int64, state or None for zeros -> logits (B, T, V), next state."""
+        if self.embed is not None:
+            x = self.embed(ids)  # (B, T, E)
+        else:
+            x = F.one_hot(ids, self.config.vocab_size).to(self.head.weight.dtype)  # (B, T, V)
+        if state is None:
+            state = self.init_state(ids.shape[0], ids.device)
+        rnn_state = state if self.config.cell == "lstm" else state[0]
+        out, new_state = self.rnn(x, rnn_state)  # (B, T, H)
+        logits = self.head(self.drop(out))  # (B, T, V)
+        return logits, (new_state if self.config.cell == "lstm" else (new_state,))
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph between windows: gradients flow T steps back, the values carry on (truncated BPTT)."""
+    return tuple(s.detach() for s in state)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,478 @@
+"""The training loop: teacher forcing over truncated-BPTT windows, evaluation, checkpoints, resume.
+
+The loop knows the model only through its forward contract (ids, state -> logits, state). It reports
+progress as small records it yields (the CLI renders them) and never prints. Everything that decides
+what happens next (weights, optimizer, step, data position, carried state, random generators) is in
+the checkpoint, so a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from chargen import __version__, runs
+from chargen.checkpoint import describe_os_error, load_checkpoint, remove_orphans, save_checkpoint
+from chargen.corpus import Corpus, load_corpus
+from chargen.data import Streams, eval_windows
+from chargen.errors import ChargenError
+from chargen.config import DEFAULT_MINUTES, LENGTH_OPTIONS, ModelConfig, SamplingSettings, TrainConfig
+from chargen.model import CharRNN, State, count_parameters, detach_state
+from chargen.sample import Sampler, StepModel
+from chargen.vocab import Vocab
+
+LN2 = math.log(2.0)
+BAD_STEPS_BEFORE_ROLLBACK = 5  # consecutive non-finite steps that count as divergence
+MAX_ROLLBACKS = 3
+CALIBRATION_STEPS = (5, 25)  # a --minutes budget is turned into steps from the speed of these steps
+
+
+# Records the loop yields; the CLI turns them into a progress display.
+@dataclass
+class Started:
+    run_dir: Path
+    resumed_from: int | None  # the step a resumed run continues from
+    params: int
+    device: str
+    train_chars: int
+    val_chars: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    step: int  # optimizer steps done
+    total: int | None  # None while a --minutes budget is being calibrated
+    epoch: float
+    loss: float  # this step's training loss, nats/char
+    lr: float
+    chars_per_s: float
+
+
+@dataclass
+class Evaluated:
+    step: int
+    val_loss: float | None  # nats/char over the whole validation text (None without one)
+    train_loss: float  # mean since the previous evaluation
+    best: bool
+    preview: str
+
+
+@dataclass
+class Note:
+    message: str
+
+
+@dataclass
+class Finished:
+    step: int
+    reason: str  # "done", "time" or "interrupted"
+    best_val_loss: float | None
+    checkpoint: Path
+
+
+Report = Started | Step | Evaluated | Note | Finished
+
+
+def bits(nats: float) -> float:
+    return nats / LN2
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ChargenError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ChargenError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+def char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy in nats per character: logits (B, T, V), targets (B, T)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+@torch.no_grad()
+def evaluate(model: CharRNN, ids: np.ndarray, batch_size: int, seq_len: int, device: torch.device) -> float:
+    """Loss in nats/char over all of `ids`, state carried across windows."""
+    was_training = model.training
+    model.eval()
+    state: State | None = None
+    total, count = 0.0, 0
+    for x, y in eval_windows(ids, batch_size, seq_len):
+        logits, state = model(x.to(device), state)
+        total += F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), reduction="sum").item()
+        count += y.numel()
+    model.train(was_training)
+    return total / count
+
+
+def learning_rate(step: int, total: int | None, cfg: TrainConfig, scale: float = 1.0) -> float:
+    """Linear warm-up to cfg.lr, then cosine decay to cfg.min_lr_ratio * cfg.lr at `total`."""
+    peak = cfg.lr * scale
+    if step < cfg.warmup_steps:
+        return peak * (step + 1) / cfg.warmup_steps
+    if total is None or total <= cfg.warmup_steps:
+        return peak
+    progress = min(1.0, (step - cfg.warmup_steps) / (total - cfg.warmup_steps))
+    floor = peak * cfg.min_lr_ratio
+    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: CharRNN, cfg: TrainConfig) -> torch.optim.AdamW:
+    # Weight decay on matrices only: decaying biases and the forget-gate init helps nothing.
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
+
+
+@dataclass
+class Position:
+    """Where the loop is: everything besides weights and optimizer that a resume needs."""
+
+    step: int = 0
+    epoch: int = 0
+    window: int = 0
+    total_steps: int | None = None
+    best_val_loss: float | None = None
+    lr_scale: float = 1.0  # halved at each rollback after divergence
+    rollbacks: int = 0
+    elapsed_s: float = 0.0  # training wall time before this process
+
+
+class Trainer:
+    """One run: builds its model and data, then `run()` trains it and yields reports."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        corpus: Corpus,
+        model_config: ModelConfig,
+        cfg: TrainConfig,
+        resume: dict[str, Any] | None = None,
+        minutes_extra: float | None = None,
+    ) -> None:
+        self.run_dir, self.corpus, self.model_config, self.cfg = run_dir, corpus, model_config, cfg
+        self.device = resolve_device(cfg.device)
+        self.train_ids, self.val_ids = corpus.split(cfg.val_fraction)
+        self.streams = Streams(self.train_ids, cfg.batch_size, cfg.seq_len, seed=cfg.seed)
+        if cfg.val_fraction > 0:
+            eval_windows(self.val_ids, cfg.batch_size, cfg.seq_len)  # fail now, not at the first evaluation
+        self.notes: list[str] = []
+
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        self.model = CharRNN(model_config).to(self.device)
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.pos = Position()
+        self.state: State = self.model.init_state(cfg.batch_size, self.device)
+        self.minutes = cfg.minutes
+        self.resumed_from: int | None = None
+        if resume is not None:
+            self._restore(resume)
+            self.resumed_from = self.pos.step
+            if minutes_extra is not None:
+                self.minutes, self.pos.total_steps = minutes_extra, None
+        if self.pos.total_steps is None and self.minutes is None:
+            if cfg.steps is not None:
+                self.pos.total_steps = cfg.steps
+            else:
+                assert cfg.epochs is not None, "new_trainer gives every run a length"
+                self.pos.total_steps = max(1, math.ceil(cfg.epochs * self.streams.windows_per_epoch))
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def _payload(self, resumable: bool) -> dict[str, Any]:
+        weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        payload: dict[str, Any] = {
+            "chargen_version": __version__,
+            "model_config": asdict(self.model_config),
+            "vocab": self.corpus.vocab.chars,
+            "weights": weights,
+            "corpus": {"sha256": self.corpus.sha256, "sources": list(self.corpus.sources),
+                       "encoding": self.corpus.encoding, "chars": len(self.corpus)},
+            "train_config": asdict(self.cfg),
+            "position": asdict(self.pos),
+        }
+        if resumable:
+            payload["resume"] = {
+                "optimizer": self.optimizer.state_dict(),
+                "state": [s.detach().cpu().clone() for s in self.state],
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                "python_rng": random.getstate(),
+            }
+        return payload
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["weights"])
+        resume = payload["resume"]
+        self.optimizer.load_state_dict(resume["optimizer"])
+        self.pos = Position(**payload["position"])
+        self.state = tuple(s.to(self.device) for s in resume["state"])
+        torch.set_rng_state(resume["torch_rng"])
+        if resume["cuda_rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(resume["cuda_rng"])
+        random.setstate(resume["python_rng"])
+
+    def _save(self, name: str, last_saved: int | None) -> None:
+        try:
+            save_checkpoint(self.run_dir / name, self._payload(resumable=name == runs.LATEST))
+        except OSError as e:
+            intact = (f"the checkpoint from step {last_saved} is intact" if last_saved is not None
+                      else "no checkpoint had been saved yet")
+            raise ChargenError(f"{describe_os_error(e)} while saving step {self.pos.step} to "
+                               f"{self.run_dir / name}; {intact}") from None
+
+    def _rollback(self) -> str:
+        """Return to the last saved checkpoint with half the learning rate, after a divergence."""
+        path = self.run_dir / runs.LATEST
+        rollbacks, scale = self.pos.rollbacks + 1, self.pos.lr_scale * 0.5
+        if rollbacks > MAX_ROLLBACKS or not path.is_file():
+            raise ChargenError(
+                f"training diverged: the loss stayed NaN/infinite at step {self.pos.step} even after "
+                f"{MAX_ROLLBACKS} rollbacks with lower learning rates; lower --lr or --grad-clip"
+            )
+        self._restore(load_checkpoint(path))
+        self.pos.rollbacks, self.pos.lr_scale = rollbacks, scale
+        return (f"loss was not finite for {BAD_STEPS_BEFORE_ROLLBACK} steps; rolled back to step "
+                f"{self.pos.step} with the learning rate scaled by {scale:g}")
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def preview(self, length: int = 160) -> str:
+        """A short sample at temperature 0.8, from its own generator so training randomness is untouched."""
+        step_model = StepModel(self.model_config, self.model.state_dict())
+        sampler = Sampler(step_model, self.corpus.vocab, SamplingSettings(0.8), seed=self.cfg.seed + self.pos.step)
+        return "".join(chars[0] for chars in sampler.stream(length))
+
+    def _calibrate(self, seconds_per_step: float, budget_left: float) -> int:
+        """How many steps fit in the budget, counting the evaluations they will trigger."""
+        cfg = self.cfg
+        val_windows = len(self.val_ids) / (cfg.batch_size * cfg.seq_len) if cfg.val_fraction else 0.0
+        eval_s = val_windows * seconds_per_step * 0.4  # forward only, larger windows
+        per_step = seconds_per_step + eval_s / cfg.eval_every
+        steps_left = max(1, int(0.98 * (budget_left - eval_s) / per_step))
+        return self.pos.step + steps_left
+
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Report]:
+        runs.ensure_writable(self.run_dir)
+        with runs.RunLock(self.run_dir):
+            removed = remove_orphans(self.run_dir)
+            if removed:
+                self.notes.append(f"removed {len(removed)} temporary file(s) left by an interrupted save")
+            yield from self._loop(should_stop)
+
+    def _loop(self, should_stop: Callable[[], bool]) -> Iterator[Report]:
+        cfg, pos = self.cfg, self.pos
+        runs.write_config(self.run_dir, {"model": asdict(self.model_config), "train": asdict(cfg),
+                                         "corpus": {"sources": list(self.corpus.sources), "sha256": self.corpus.sha256,
+                                                    "chars": len(self.corpus), "vocab_size": self.corpus.vocab.size}})
+        if self.resumed_from is not None:
+            runs.trim_metrics(self.run_dir, pos.step)
+        yield Started(self.run_dir, self.resumed_from, count_parameters(self.model), str(self.device),
+                      len(self.train_ids), len(self.val_ids) if cfg.val_fraction else 0, self.notes)
+
+        start_wall = time.perf_counter()
+        start_step = pos.step
+        deadline = start_wall + self.minutes * 60 if self.minutes is not None else None
+        last_saved = pos.step if self.resumed_from is not None else None
+        calib_from = calib_t = None
+        loss_sum, loss_count, bad_in_row = 0.0, 0, 0
+        chars_per_step = cfg.batch_size * cfg.seq_len
+        params = [p for p in self.model.parameters()]
+        reason = "done"
+        rate_t, rate_step = start_wall, pos.step
+
+        while pos.total_steps is None or pos.step < pos.total_steps:
+            x, y = self.streams.window(pos.epoch, pos.window)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            logits, state = self.model(x, self.state)
+            loss = char_loss(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+            loss_value = loss.item()
+            if math.isfinite(loss_value) and math.isfinite(grad_norm.item()):
+                lr = learning_rate(pos.step, pos.total_steps, cfg, pos.lr_scale)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                self.optimizer.step()
+                self.state = detach_state(state)
+                loss_sum, loss_count, bad_in_row = loss_sum + loss_value, loss_count + 1, 0
+            else:
+                # Skip the update: non-finite numbers must never reach the weights. A carried
+                # state that blew up would poison every later window, so start it afresh.
+                bad_in_row += 1
+                self.state = self.model.init_state(cfg.batch_size, self.device)
+                yield Note(f"step {pos.step + 1}: loss or gradient not finite; update skipped")
+                if bad_in_row >= BAD_STEPS_BEFORE_ROLLBACK:
+                    yield Note(self._rollback())
+                    pos = self.pos
+                    bad_in_row = 0
+                    continue
+                lr = learning_rate(pos.step, pos.total_steps, cfg, pos.lr_scale)
+
+            pos.step += 1
+            pos.window += 1
+            if pos.window >= self.streams.windows_per_epoch:
+                pos.epoch, pos.window = pos.epoch + 1, 0
+                self.state = self.model.init_state(cfg.batch_size, self.device)
+
+            now = time.perf_counter()
+            if self.minutes is not None and pos.total_steps is None:
+                done_here = pos.step - start_step
+                if done_here == CALIBRATION_STEPS[0]:
+                    calib_from, calib_t = pos.step, now
+                elif done_here >= CALIBRATION_STEPS[1] and calib_t is not None:
+                    per_step = (now - calib_t) / (pos.step - calib_from)
+                    pos.total_steps = self._calibrate(per_step, deadline - now)
+                    yield Note(f"measured {chars_per_step / per_step:,.0f} chars/s: {self.minutes:g} minutes "
+                               f"is about {pos.total_steps - start_step:,} steps")
+            if now - rate_t > 2.0 or pos.step == 1 + start_step:
+                rate = (pos.step - rate_step) * chars_per_step / max(now - rate_t, 1e-9)
+                rate_t, rate_step = now, pos.step
+            yield Step(pos.step, pos.total_steps, pos.epoch + pos.window / self.streams.windows_per_epoch,
+                       loss_value, lr, rate)
+
+            finished = pos.total_steps is not None and pos.step >= pos.total_steps
+            out_of_time = deadline is not None and now >= deadline
+            stop = should_stop()
+            if pos.step % cfg.eval_every == 0 or finished or out_of_time or stop:
+                pos.elapsed_s += now - start_wall
+                start_wall = now
+                if stop:
+                    reason = "interrupted"
+                else:
+                    yield self._evaluate(loss_sum / max(loss_count, 1), last_saved)
+                    loss_sum, loss_count = 0.0, 0
+                self._save(runs.LATEST, last_saved)
+                last_saved = pos.step
+                if stop or out_of_time:
+                    reason = "interrupted" if stop else "time"
+                    break
+        else:
+            if pos.step == start_step and self.resumed_from is not None:
+                yield Note(f"the run already reached its {pos.total_steps} steps; raise --steps to train more")
+        yield Finished(pos.step, reason, pos.best_val_loss, self.run_dir / runs.LATEST)
+
+    def _evaluate(self, train_loss: float, last_saved: int | None) -> Evaluated:
+        cfg, pos = self.cfg, self.pos
+        val_loss = None
+        if cfg.val_fraction > 0:
+            val_loss = evaluate(self.model, self.val_ids, cfg.batch_size, max(cfg.seq_len, 256), self.device)
+        metric = val_loss if val_loss is not None else train_loss
+        best = pos.best_val_loss is None or metric < pos.best_val_loss
+        if best:
+            pos.best_val_loss = metric
+        preview = self.preview()
+        runs.append_metrics(self.run_dir, {
+            "step": pos.step, "epoch": round(pos.epoch + pos.window / self.streams.windows_per_epoch, 4),
+            "train_loss": train_loss, "val_loss": val_loss, "val_bpc": bits(val_loss) if val_loss is not None else None,
+            "lr": learning_rate(max(pos.step - 1, 0), pos.total_steps, cfg, pos.lr_scale),
+            "elapsed_s": round(pos.elapsed_s, 3), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        })
+        if best:
+            self._save(runs.BEST, last_saved)
+        return Evaluated(pos.step, val_loss, train_loss, best, preview)
+
+
+# -- starting and resuming runs -------------------------------------------------------------------
+
+# Options that may differ on resume: how long to go on, and where and how verbosely to run.
+RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "device"}
+
+
+def new_trainer(
+    corpus_paths: list[str],
+    model_options: dict[str, Any],
+    cfg: TrainConfig,
+    run_dir: Path,
+    *,
+    encoding: str = "utf-8",
+    max_vocab: int | None = None,
+    progress=None,
+) -> Trainer:
+    """A fresh run in `run_dir` (which must not hold a run yet)."""
+    if (run_dir / runs.LATEST).exists() or (run_dir / runs.BEST).exists():
+        raise ChargenError(f"run {run_dir} already exists; continue it with --resume {run_dir.name} or pick another --name")
+    runs.ensure_writable(run_dir.parent)
+    if all(getattr(cfg, n) is None for n in LENGTH_OPTIONS):
+        cfg = replace(cfg, minutes=DEFAULT_MINUTES)
+    extra = {"max_vocab": max_vocab} if max_vocab is not None else {}
+    corpus = load_corpus(corpus_paths, encoding=encoding, progress=progress, **extra)
+    model_config = ModelConfig(vocab_size=corpus.vocab.size, **model_options)
+    return Trainer(run_dir, corpus, model_config, cfg)
+
+
+def resume_trainer(
+    run_dir: Path,
+    overrides: dict[str, Any],
+    *,
+    corpus_paths: list[str] | None = None,
+    encoding: str | None = None,
+    allow_corpus_change: bool = False,
+    progress=None,
+) -> Trainer:
+    """Continue the run in `run_dir` from its latest checkpoint, exactly.
+
+    `overrides` holds only options the user gave explicitly; any that would change the model or the
+    training recipe is refused, naming both values, since it would silently break the continuation.
+    """
+    payload = load_checkpoint(run_dir / runs.LATEST) if (run_dir / runs.LATEST).is_file() else None
+    if payload is None or "resume" not in payload:
+        raise ChargenError(f"run {run_dir} has no resumable checkpoint ({runs.LATEST}); start it afresh instead")
+    model_config = ModelConfig(**payload["model_config"])
+    saved_cfg = TrainConfig(**payload["train_config"])
+    conflicts = []
+    for name, value in overrides.items():
+        if name in RESUME_FREE:
+            continue
+        saved = getattr(model_config, name, getattr(saved_cfg, name, None))
+        if value != saved:
+            conflicts.append(f"--{name.replace('_', '-')} {value} (the run has {saved})")
+    if conflicts:
+        raise ChargenError(f"cannot resume {run_dir.name} with different settings: {'; '.join(conflicts)}; "
+                           "drop those options or start a new run")
+    length = {n: overrides[n] for n in LENGTH_OPTIONS if overrides.get(n) is not None}
+    cfg = replace(saved_cfg, **{n: None for n in LENGTH_OPTIONS}, **length) if length else saved_cfg
+    for name in ("eval_every", "device"):
+        if name in overrides:
+            cfg = replace(cfg, **{name: overrides[name]})
+
+    saved_corpus = payload["corpus"]
+    vocab = Vocab(payload["vocab"])
+    paths = corpus_paths or saved_corpus["sources"]
+    enc = encoding or saved_corpus["encoding"]
+    corpus = load_corpus(paths, encoding=enc, vocab=vocab, progress=progress)
+    if corpus.sha256 != saved_corpus["sha256"] and not allow_corpus_change:
+        raise ChargenError(
+            f"the corpus changed since step {payload['position']['step']} "
+            f"({saved_corpus['chars']:,} chars, sha256 {saved_corpus['sha256'][:12]} -> {len(corpus):,} chars, "
+            f"sha256 {corpus.sha256[:12]}); pass --allow-corpus-change to continue on the new text"
+        )
+    minutes_extra = length.get("minutes")
+    if "steps" in length:
+        payload["position"]["total_steps"] = length["steps"]
+    elif "epochs" in length:
+        windows = Streams(corpus.split(cfg.val_fraction)[0], cfg.batch_size, cfg.seq_len).windows_per_epoch
+        payload["position"]["total_steps"] = max(1, math.ceil(length["epochs"] * windows))
+    return Trainer(run_dir, corpus, model_config, cfg, resume=payload, minutes_extra=minutes_extra)
+
