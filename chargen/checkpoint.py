@@ -13,6 +13,7 @@ import hashlib
 import os
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise ChargenError(f"checkpoint {path} is corrupt (the file is empty)")
     try:
+        # Every record of the zip carries a CRC-32: check them all, the pickle and optimizer state too.
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+        if damaged is not None:
+            raise ChargenError(f"checkpoint {path} is corrupt (record {damaged} fails its checksum)")
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
@@ -94,7 +100,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                 f"checkpoint {path} contains Python objects that could run code; refusing to load it"
             ) from None
         raise ChargenError(f"checkpoint {path} is corrupt ({e})") from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, KeyError, OSError, TypeError) as e:
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, KeyError, OSError, TypeError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ChargenError(f"checkpoint {path} is corrupt ({first_line[:120]})") from None
     if not isinstance(payload, dict) or "format_version" not in payload:

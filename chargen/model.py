@@ -49,6 +49,8 @@ class CharRNN(nn.Module):
                 nn.init.zeros_(p)
             elif self.config.cell == "rnn-relu" and name.startswith("weight_hh"):
                 nn.init.eye_(p)  # Le et al. 2015 (IRNN): identity recurrence keeps ReLU RNNs stable
+            elif self.config.cell == "rnn-relu" and name.startswith("weight_ih"):
+                nn.init.normal_(p, std=1e-3)  # ...with tiny input weights, so the identity does not compound them
             elif self.config.cell == "rnn-relu" and name.startswith("bias"):
                 nn.init.zeros_(p)
 

@@ -355,7 +355,11 @@ class Trainer:
             finished = pos.total_steps is not None and pos.step >= pos.total_steps
             out_of_time = deadline is not None and now >= deadline
             stop = should_stop()
-            if pos.step % cfg.eval_every == 0 or finished or out_of_time or stop:
+            save_point = pos.step % cfg.eval_every == 0 or finished or out_of_time
+            if save_point and bad_in_row and not stop:
+                # Only a healthy state is a save point: a rollback must land before the trouble began.
+                yield Note(f"step {pos.step}: not saving while updates are being skipped")
+            elif save_point or stop:
                 pos.elapsed_s += now - start_wall
                 start_wall = now
                 if stop:
@@ -452,7 +456,7 @@ def resume_trainer(
         raise ChargenError(f"cannot resume {run_dir.name} with different settings: {'; '.join(conflicts)}; "
                            "drop those options or start a new run")
     length = {n: overrides[n] for n in LENGTH_OPTIONS if overrides.get(n) is not None}
-    cfg = replace(saved_cfg, **{n: None for n in LENGTH_OPTIONS}, **length) if length else saved_cfg
+    cfg = replace(saved_cfg, **{**{n: None for n in LENGTH_OPTIONS}, **length}) if length else saved_cfg
     for name in ("eval_every", "device"):
         if name in overrides:
             cfg = replace(cfg, **{name: overrides[name]})

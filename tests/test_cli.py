@@ -1,0 +1,154 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from chargen.cli import cli
+
+from conftest import TINY_MODEL, TINY_TRAIN
+
+TINY_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in {**TINY_MODEL, **TINY_TRAIN}.items()]
+
+
+def chargen(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+@pytest.fixture
+def trained(corpus_file, tmp_path):
+    """A tiny trained run: (checkpoint dir, run folder)."""
+    ckpt = tmp_path / "ckpts"
+    result = chargen("train", corpus_file, *TINY_FLAGS, "--steps", 8, "--checkpoint-dir", ckpt, "--name", "tiny",
+                     "--sample-length", 30)
+    assert result.exit_code == 0, result.output
+    return ckpt, ckpt / "tiny"
+
+
+def test_train_reports_on_stderr_and_prints_a_sample_on_stdout(trained, corpus_file, tmp_path):
+    ckpt, run = trained
+    result = chargen("train", corpus_file, *TINY_FLAGS, "--steps", 4, "--checkpoint-dir", ckpt, "--name", "b",
+                     "--sample-length", 25)
+    assert result.exit_code == 0
+    assert len(result.stdout) == 26  # the sample and a newline, nothing else
+    assert "step 4: train" in result.stderr and "val" in result.stderr and "finished at step 4" in result.stderr
+
+
+def test_sample_is_repeatable_with_a_seed_and_greedy_at_temperature_zero(trained):
+    ckpt, run = trained
+    first = chargen("sample", "-c", run, "--seed", 3, "--length", 80)
+    assert first.exit_code == 0 and len(first.stdout) == 81
+    assert chargen("sample", "-c", run, "--seed", 3, "--length", 80).stdout == first.stdout
+    greedy = {chargen("sample", "-c", run, "--temp", 0, "--seed", s, "-n", 40).stdout for s in (1, 2)}
+    assert len(greedy) == 1
+
+
+def test_sample_defaults_to_the_latest_run_and_echoes_the_prime(trained, monkeypatch):
+    ckpt, _ = trained
+    monkeypatch.chdir(ckpt.parent)
+    os.rename(ckpt, ckpt.parent / "checkpoints")
+    result = chargen("sample", "--prime", "All:", "--length", 10, "--seed", 0)
+    assert result.exit_code == 0 and result.stdout.startswith("All:") and len(result.stdout) == 15
+
+
+def test_num_samples_and_stop(trained):
+    _, run = trained
+    result = chargen("sample", "-c", run, "--num-samples", 3, "--length", 20, "--seed", 1)
+    assert result.exit_code == 0 and result.stdout.count("\n\n") >= 2
+    stopped = chargen("sample", "-c", run, "--length", 2000, "--stop", "e", "--seed", 1).stdout
+    assert stopped.endswith("e\n") and stopped.count("e") == 1
+
+
+def test_info_and_eval_report_the_model(trained, corpus_file):
+    _, run = trained
+    info = json.loads(chargen("info", "-c", run, "--json").stdout)
+    assert info["cell"] == "lstm" and info["hidden_size"] == 24 and info["step"] == 8
+    assert info["vocab_size"] > 10 and len(info["weights_sha256"]) == 64 and info["best_val_bpc"] > 0
+    assert "weights sha256" in chargen("info", "-c", run).stdout
+    evaluated = json.loads(chargen("eval", "-c", run, corpus_file, "--json").stdout)
+    assert evaluated["bpc"] == pytest.approx(evaluated["loss_nats"] / 0.6931471805599453)
+    assert evaluated["perplexity"] > 1
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["sample", "--temp", "-1"], 2, "temperature must be a finite number"),
+    (["sample", "--temp", "nan"], 2, "temperature must be a finite number"),
+    (["sample", "--top-p", "1.5"], 2, "top-p must be in (0, 1]"),
+    (["sample", "--top-k", "0"], 2, "top-k must be at least 1"),
+    (["sample", "--length", "0"], 2, "length must be at least 1"),
+    (["sample", "--prime", "Zebra ☃"], 1, "the prime has characters the model never saw"),
+    (["sample", "-c", "no-such-run"], 1, "no run 'no-such-run'"),
+    (["train", "missing.txt"], 1, "corpus missing.txt does not exist"),
+    (["train", "--steps", "0"], 1, "--steps must be positive"),
+    (["train", "--cell", "transformer"], 2, "'transformer' is not one of"),
+])
+def test_bad_input_gets_one_line_and_an_exit_code(trained, monkeypatch, args, code, message):
+    ckpt, _ = trained
+    monkeypatch.chdir(ckpt.parent)
+    os.rename(ckpt, ckpt.parent / "checkpoints")
+    result = chargen(*args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    if code == 1:
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+
+
+def test_no_checkpoints_folder_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = chargen("sample")
+    assert result.exit_code == 1 and "no trained runs in checkpoints" in result.stderr
+
+
+def test_every_command_has_help():
+    for name, command in cli.commands.items():
+        result = chargen(name, "--help")
+        assert result.exit_code == 0 and command.help and len(result.stdout) > 200, name
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; from chargen.cli import cli\n"
+            "for args in (['--help'], ['train', '--help'], ['sample', '--help'], ['repl', '--help']):\n"
+            "    try: cli(args, prog_name='chargen')\n"
+            "    except SystemExit: pass\n"
+            "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'heavy import'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def run_cli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "chargen", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_a_closed_pipe_ends_quietly(trained):
+    _, run = trained
+    proc = run_cli("sample", "-c", run, "--length", 200000)
+    proc.stdout.read(10)
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and stderr == ""
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint_and_exits_130(corpus_file, tmp_path):
+    ckpt = tmp_path / "ckpts"
+    proc = run_cli("train", corpus_file, *TINY_FLAGS, "--steps", 100000, "--eval-every", 100000,
+                   "--checkpoint-dir", ckpt, "--name", "long", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stderr:  # wait until training is under way
+        if line.startswith("run "):
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, stderr
+    assert "continue with: chargen train --resume long" in stderr and "Traceback" not in stderr
+    info = json.loads(chargen("info", "-c", ckpt / "long" / "latest.pt", "--json").stdout)
+    assert info["resumable"] and info["step"] > 0
+    resumed = chargen("train", "--resume", "long", "--checkpoint-dir", ckpt, "--steps", info["step"] + 4,
+                      "--sample-length", 0)
+    assert resumed.exit_code == 0, resumed.output
+    assert f"resuming {ckpt / 'long'} from step {info['step']}" in resumed.stderr

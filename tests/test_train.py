@@ -1,0 +1,188 @@
+import json
+import math
+
+import pytest
+import torch
+
+from chargen import runs, train
+from chargen.checkpoint import load_checkpoint
+from chargen.config import TrainConfig
+from chargen.errors import ChargenError
+from chargen.train import Evaluated, Finished, Note, Step, learning_rate, new_trainer, resume_trainer
+
+from conftest import TINY_MODEL, TINY_TRAIN
+
+STEPS = 40  # two epochs of the tiny corpus, so the epoch boundary is crossed too
+
+
+def make(corpus_file, run_dir, model=None, **train_options):
+    cfg = TrainConfig(**{**TINY_TRAIN, "steps": STEPS, **train_options})
+    return new_trainer([str(corpus_file)], {**TINY_MODEL, "dropout": 0.2, **(model or {})}, cfg, run_dir)
+
+
+def run_to_end(trainer, stop_after=None):
+    stop = (lambda: trainer.pos.step >= stop_after) if stop_after else (lambda: False)
+    reports = list(trainer.run(stop))
+    assert isinstance(reports[-1], Finished)
+    return reports
+
+
+def weights(run_dir):
+    return load_checkpoint(run_dir / runs.LATEST)["weights"]
+
+
+def test_training_lowers_the_loss_and_writes_the_run_folder(corpus_file, tmp_path):
+    trainer = make(corpus_file, tmp_path / "run", steps=120, eval_every=40, lr=1e-2)
+    reports = run_to_end(trainer)
+    evals = [r for r in reports if isinstance(r, Evaluated)]
+    assert [e.step for e in evals] == [40, 80, 120]
+    assert evals[-1].val_loss < math.log(trainer.corpus.vocab.size) - 1.0  # well below a uniform guess
+    assert {p.name for p in (tmp_path / "run").iterdir()} >= {"best.pt", "latest.pt", "metrics.jsonl", "config.json"}
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [40, 80, 120]
+    assert records[-1]["val_bpc"] == pytest.approx(records[-1]["val_loss"] / math.log(2))
+
+
+def test_overfits_a_tiny_corpus(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("hello world, " * 40)
+    trainer = new_trainer([str(path)], {"hidden_size": 32, "embed_dim": 8},
+                          TrainConfig(batch_size=2, seq_len=16, steps=150, lr=2e-2, warmup_steps=5,
+                                      eval_every=25, val_fraction=0.0), tmp_path / "run")
+    final = [r for r in run_to_end(trainer) if isinstance(r, Evaluated)][-1]
+    assert final.train_loss < 0.1
+
+
+@pytest.mark.parametrize("stop_at", [3, 4, 8, 31, 33])
+def test_resume_from_any_save_point_is_bitwise_identical(corpus_file, tmp_path, stop_at):
+    run_to_end(make(corpus_file, tmp_path / "whole"))
+    interrupted = make(corpus_file, tmp_path / "split")
+    assert run_to_end(interrupted, stop_after=stop_at)[-1].reason == "interrupted"
+    assert load_checkpoint(tmp_path / "split" / runs.LATEST)["position"]["step"] == stop_at
+    resumed = resume_trainer(tmp_path / "split", {})
+    assert resumed.pos.step == stop_at
+    run_to_end(resumed)
+    whole, split = weights(tmp_path / "whole"), weights(tmp_path / "split")
+    assert all(torch.equal(whole[k], split[k]) for k in whole)
+
+
+def test_steps_may_be_raised_on_resume(corpus_file, tmp_path):
+    run_to_end(make(corpus_file, tmp_path / "run", steps=8))
+    again = resume_trainer(tmp_path / "run", {"steps": 12})
+    reports = run_to_end(again)
+    assert reports[-1].step == 12 and again.pos.total_steps == 12
+
+
+def test_resume_refuses_conflicting_model_and_recipe_options(corpus_file, tmp_path):
+    run_to_end(make(corpus_file, tmp_path / "run", steps=4))
+    with pytest.raises(ChargenError, match=r"--hidden-size 32 \(the run has 24\); --lr 0.5 \(the run has 0.002\)"):
+        resume_trainer(tmp_path / "run", {"hidden_size": 32, "lr": 0.5})
+
+
+def test_resume_on_a_changed_corpus_needs_the_flag(corpus_file, tmp_path):
+    run_to_end(make(corpus_file, tmp_path / "run", steps=4))
+    corpus_file.write_text(corpus_file.read_text()[::-1])  # same characters, other text
+    with pytest.raises(ChargenError, match="corpus changed since step 4.*--allow-corpus-change"):
+        resume_trainer(tmp_path / "run", {"steps": 8})
+    trainer = resume_trainer(tmp_path / "run", {"steps": 8}, allow_corpus_change=True)
+    assert run_to_end(trainer)[-1].step == 8
+
+
+def test_resume_onto_text_with_new_characters_is_refused(corpus_file, tmp_path):
+    run_to_end(make(corpus_file, tmp_path / "run", steps=4))
+    corpus_file.write_text(corpus_file.read_text() + "§")
+    with pytest.raises(ChargenError, match="vocabulary lacks, 1 character: '§'"):
+        resume_trainer(tmp_path / "run", {}, allow_corpus_change=True)
+
+
+def test_a_second_process_cannot_train_the_same_run(corpus_file, tmp_path):
+    trainer = make(corpus_file, tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    with runs.RunLock(tmp_path / "run"):
+        with pytest.raises(ChargenError, match=r"being trained by another chargen process \(pid \d+\)"):
+            list(trainer.run())
+    run_to_end(trainer)  # released: the run can go ahead
+
+
+def test_a_new_run_will_not_overwrite_an_existing_one(corpus_file, tmp_path):
+    run_to_end(make(corpus_file, tmp_path / "run", steps=4))
+    with pytest.raises(ChargenError, match="already exists; continue it with --resume run"):
+        make(corpus_file, tmp_path / "run")
+
+
+def nan_on_calls(monkeypatch, bad_calls):
+    calls = {"n": 0}
+    real = train.char_loss
+
+    def loss(logits, targets):
+        calls["n"] += 1
+        value = real(logits, targets)
+        return value * float("nan") if bad_calls(calls["n"]) else value
+
+    monkeypatch.setattr(train, "char_loss", loss)
+
+
+def test_a_non_finite_loss_skips_the_update(corpus_file, tmp_path, monkeypatch):
+    nan_on_calls(monkeypatch, lambda n: n in (5, 6))
+    reports = run_to_end(make(corpus_file, tmp_path / "run", steps=10))
+    assert sum("update skipped" in r.message for r in reports if isinstance(r, Note)) == 2
+    assert all(torch.isfinite(w).all() for w in weights(tmp_path / "run").values())
+
+
+def test_persistent_divergence_rolls_back_then_stops_with_a_message(corpus_file, tmp_path, monkeypatch):
+    nan_on_calls(monkeypatch, lambda n: n > 9)
+    trainer = make(corpus_file, tmp_path / "run", steps=30)
+    notes = []
+    with pytest.raises(ChargenError, match="training diverged"):
+        for r in trainer.run():
+            if isinstance(r, Note):
+                notes.append(r.message)
+    assert sum("rolled back to step 8" in n for n in notes) == train.MAX_ROLLBACKS
+    saved = load_checkpoint(tmp_path / "run" / runs.LATEST)
+    assert saved["position"]["step"] == 8 and all(torch.isfinite(w).all() for w in saved["weights"].values())
+
+
+def test_a_failed_save_names_the_cause_and_the_intact_step(corpus_file, tmp_path, monkeypatch):
+    import errno
+
+    import chargen.checkpoint
+
+    trainer = make(corpus_file, tmp_path / "run", steps=12)
+    real = chargen.checkpoint.torch.save
+    calls = {"n": 0}
+
+    def save(obj, f):
+        calls["n"] += 1
+        if calls["n"] > 2:  # latest.pt and best.pt at step 4 succeed; the next save finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(obj, f)
+
+    monkeypatch.setattr(chargen.checkpoint.torch, "save", save)
+    with pytest.raises(ChargenError, match="disk full while saving step 8 .*the checkpoint from step 4 is intact"):
+        list(trainer.run())
+    assert load_checkpoint(tmp_path / "run" / runs.LATEST)["position"]["step"] == 4
+
+
+def test_learning_rate_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert learning_rate(0, 100, cfg) == pytest.approx(0.1)
+    assert learning_rate(9, 100, cfg) == pytest.approx(1.0)
+    assert learning_rate(55, 100, cfg) == pytest.approx(0.55)
+    assert learning_rate(100, 100, cfg) == pytest.approx(0.1)
+
+
+def test_a_minutes_budget_is_calibrated_into_steps(corpus_file, tmp_path):
+    trainer = new_trainer([str(corpus_file)], TINY_MODEL, TrainConfig(**{**TINY_TRAIN, "minutes": 0.05}),
+                          tmp_path / "run")
+    reports = run_to_end(trainer)
+    assert any("minutes is about" in r.message for r in reports if isinstance(r, Note))
+    steps = [r for r in reports if isinstance(r, Step)]
+    assert steps[-1].total is not None and steps[-1].step >= train.CALIBRATION_STEPS[1]
+
+
+def test_metrics_newer_than_the_resume_point_are_dropped(tmp_path):
+    for step in (4, 8, 12):
+        runs.append_metrics(tmp_path, {"step": step})
+    (tmp_path / runs.METRICS).open("a").write('{"step": 1')  # torn line from a killed process
+    runs.trim_metrics(tmp_path, 8)
+    assert [json.loads(line)["step"] for line in (tmp_path / runs.METRICS).read_text().splitlines()] == [4, 8]
