@@ -324,6 +324,29 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
         click.echo(("\n" if i else "") + prime + text)
 
 
+@cli.command()
+@checkpoint_option
+@checkpoint_dir_option
+@sampling_options
+@click.option("-n", "--length", type=int, default=200, show_default=True, callback=_checked(check_length),
+              help="Characters per continuation.")
+def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length):
+    """Interactive completion: type a prefix, watch the model continue it.
+
+    An empty line continues where the last continuation stopped; :help lists the commands. With
+    standard input not a terminal, each input line gets its completion on one line of stdout.
+    """
+    from chargen.config import SamplingSettings
+    from chargen.repl import Repl, ReplSettings, describe_model
+
+    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir)
+    _check_terminal_can_show(vocab.chars)
+    settings = ReplSettings(SamplingSettings(temperature, top_k, top_p), length=length, seed=seed)
+    name = Path(payload.get("corpus", {}).get("sources", ["model"])[0]).stem
+    description = describe_model(name, model.config, payload["position"].get("best_val_loss"))
+    raise click.exceptions.Exit(Repl(model, vocab, settings, description).run())
+
+
 # -- info and eval ------------------------------------------------------------------------------
 
 @cli.command()
