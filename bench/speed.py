@@ -1,0 +1,242 @@
+"""Speed and memory benchmark: every figure measured in one run beside its reference.
+
+    python bench/speed.py                 # table on stderr-free stdout, JSON in bench/results/speed.json
+    python bench/speed.py --large-mb 1024 # the memory row on a 1 GB generated corpus (default 256 MB)
+
+Rows: the fp32 matmul ceiling; bare training throughput of LSTM/GRU stacks as a fraction of it;
+chargen's full training loop against a bare loop over the same modules; sampling chars/s at batch 1
+and 32; first-character latency after a prompt; `chargen --help` time; peak memory and encoding
+speed on a large generated corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from chargen.config import ModelConfig, SamplingSettings, TrainConfig
+from chargen.model import CharRNN
+from chargen.sample import Sampler, StepModel
+from chargen.vocab import Vocab
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def best_of(fn, repeats: int) -> float:
+    """Fastest wall time of `repeats` calls: the least disturbed by a shared, noisy machine."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def matmul_ceiling() -> float:
+    rates = []
+    for n in (512, 1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        rates.append(2 * n**3 / best_of(lambda: a @ b, 5) / 1e9)
+    return max(rates)
+
+
+def bare_train_rate(config: ModelConfig, batch: int, seq: int, steps: int, clip: bool = False) -> float:
+    """chars/s of embedding -> RNN -> linear -> cross-entropy -> backward (-> clip) -> AdamW, nothing else.
+
+    Best of `steps` with clip=False (the hardware's rate); the mean of `steps` with clip=True, the
+    like-for-like reference for chargen's loop, which clips and is timed over all its steps."""
+    torch.manual_seed(0)
+    model = CharRNN(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randint(0, config.vocab_size, (batch, seq))
+    y = torch.randint(0, config.vocab_size, (batch, seq))
+
+    def step():
+        logits, _ = model(x)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    step()
+    if not clip:
+        return batch * seq / best_of(step, steps)
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * seq * steps / (time.perf_counter() - t)
+
+
+def full_loop_overhead(corpus: Path, steps: int) -> tuple[float, float]:
+    """(chargen loop chars/s, bare loop chars/s) for the default model and batch, same steps."""
+    from chargen.train import new_trainer
+
+    cfg = TrainConfig(steps=steps, eval_every=10**9, val_fraction=0.1, warmup_steps=10)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = new_trainer([str(corpus)], {}, cfg, Path(tmp) / "run")
+        reports = trainer.run()
+        next(reports)  # Started
+        first = next(reports)  # one step to warm up, then time the rest
+        t = time.perf_counter()
+        for r in reports:
+            if getattr(r, "step", 0) == steps - 1:
+                break
+        loop_rate = (steps - 1 - first.step) * cfg.batch_size * cfg.seq_len / (time.perf_counter() - t)
+        for _ in reports:  # let it finish and save
+            pass
+    bare = bare_train_rate(trainer.model_config, cfg.batch_size, cfg.seq_len, steps, clip=True)
+    return loop_rate, bare
+
+
+def sampling(config: ModelConfig, batch: int, chars: int) -> float:
+    torch.manual_seed(0)
+    model = StepModel(config, CharRNN(config).state_dict())
+    vocab = Vocab("".join(chr(32 + i) for i in range(config.vocab_size)))
+    sampler = Sampler(model, vocab, SamplingSettings(0.8), seed=0, batch_size=batch)
+    for _ in sampler.stream(50):
+        pass
+    t = time.perf_counter()
+    for _ in sampler.stream(chars):
+        pass
+    return chars * batch / (time.perf_counter() - t)
+
+
+def first_char_latency(config: ModelConfig, prompt_len: int = 60) -> float:
+    torch.manual_seed(0)
+    model = StepModel(config, CharRNN(config).state_dict())
+    vocab = Vocab("".join(chr(32 + i) for i in range(config.vocab_size)))
+    prompt = "".join(vocab.chars[i % vocab.size] for i in range(prompt_len))
+
+    def once():
+        sampler = Sampler(model, vocab, SamplingSettings(0.8), seed=0)
+        sampler.feed(prompt)
+        next(sampler.stream(1))
+
+    return best_of(once, 20)
+
+
+def help_time() -> float:
+    cmd = [sys.executable, "-m", "chargen", "--help"]
+    subprocess.run(cmd, capture_output=True, check=True)
+    return best_of(lambda: subprocess.run(cmd, capture_output=True, check=True), 5)
+
+
+def large_corpus(mb: int, folder: Path) -> Path:
+    """A generated corpus: random words from a 5,000-word vocabulary, with some non-ASCII characters."""
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyzéü"))
+    words = ["".join(rng.choice(letters, rng.integers(2, 9))) for _ in range(5000)]
+    block = " ".join(rng.choice(words, 200_000)) + "\n"
+    path = folder / f"large-{mb}mb.txt"
+    with open(path, "w", encoding="utf-8") as f:
+        written = 0
+        while written < mb << 20:
+            f.write(block)
+            written += len(block.encode())
+    return path
+
+
+def large_corpus_run(mb: int) -> dict:
+    """Encode then train briefly on a large corpus in a child process; its peak RSS and encoding speed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = large_corpus(mb, Path(tmp))
+        size = path.stat().st_size
+        env = {**os.environ, "CHARGEN_CACHE_DIR": str(Path(tmp) / "cache")}
+        # Peak memory is the child's own VmHWM (ru_maxrss would carry this process's peak across exec).
+        peak = "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)"
+        encode = ("import sys, time; from chargen.corpus import load_corpus; "
+                  "t = time.perf_counter(); c = load_corpus([sys.argv[1]]); "
+                  f"print(time.perf_counter() - t, len(c)); {peak}")
+        done = subprocess.run([sys.executable, "-c", encode, str(path)], env=env, capture_output=True, text=True,
+                              check=True)
+        encode_s, chars = float(done.stdout.split()[0]), int(done.stdout.split()[1])
+        encode_kb = int(done.stderr.split()[-1])
+        train = (f"import atexit, runpy, sys; atexit.register(lambda: {peak}); "
+                 "sys.argv = ['chargen', 'train', *sys.argv[1:]]; runpy.run_module('chargen', run_name='__main__')")
+        done = subprocess.run([sys.executable, "-c", train, str(path), "--steps", "60", "--eval-every", "30",
+                               "--val-fraction", "0.001", "--checkpoint-dir", str(Path(tmp) / "ck"), "--quiet",
+                               "--sample-length", "0"], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"training on the large corpus failed: {done.stderr}")
+        train_kb = int(done.stderr.split()[-1])
+        return {"corpus_mb": size / 2**20, "chars": chars, "encode_mb_per_s": size / 2**20 / encode_s,
+                "encode_peak_rss_mb": encode_kb / 1024, "train_peak_rss_mb": train_kb / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--large-mb", type=int, default=256, help="size of the generated corpus for the memory row")
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and no 3x512 rows")
+    args = parser.parse_args()
+    steps = 2 if args.quick else 4
+    rows: list[tuple[str, str, str]] = []
+    result: dict = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+
+    ceiling = matmul_ceiling()
+    result["matmul_gflops"] = ceiling
+    rows.append(("fp32 matmul ceiling", f"{ceiling:.0f} GFLOP/s", "reference"))
+
+    shapes = [(2, 128), (2, 256)] + ([] if args.quick else [(3, 512)])
+    result["train"] = {}
+    for cell in ("lstm", "gru"):
+        for layers, hidden in shapes:
+            config = ModelConfig(vocab_size=65, cell=cell, layers=layers, hidden_size=hidden)
+            rate = bare_train_rate(config, 64, 128, steps)
+            gflops = rate * config.train_flops_per_char() / 1e9
+            key = f"{cell} {layers}x{hidden}"
+            result["train"][key] = {"chars_per_s": rate, "gflops": gflops, "of_ceiling": gflops / ceiling}
+            rows.append((f"train {key}, batch 64 x 128", f"{rate:,.0f} chars/s",
+                         f"{gflops:.0f} GFLOP/s = {gflops / ceiling:.0%} of ceiling"))
+
+    if args.corpus.is_file():
+        loop, bare = full_loop_overhead(args.corpus, 30 if args.quick else 60)
+        result["full_loop"] = {"chargen_chars_per_s": loop, "bare_chars_per_s": bare, "overhead": bare / loop - 1}
+        rows.append(("chargen loop vs bare, 2x256 b32 s64", f"{loop:,.0f} vs {bare:,.0f} chars/s",
+                     f"overhead {bare / loop - 1:+.1%}"))
+
+    default = ModelConfig(vocab_size=65)
+    for batch in (1, 32):
+        rate = sampling(default, batch, 2000 if batch == 1 else 500)
+        result[f"sample_b{batch}_chars_per_s"] = rate
+        rows.append((f"sample 2x256 LSTM, batch {batch}", f"{rate:,.0f} chars/s", ""))
+    latency = first_char_latency(default)
+    result["first_char_latency_ms"] = latency * 1000
+    rows.append(("first character after a 60-char prompt", f"{latency * 1000:.1f} ms", ""))
+
+    help_s = help_time()
+    result["help_s"] = help_s
+    rows.append(("chargen --help", f"{help_s:.3f} s", "torch not imported"))
+
+    if args.large_mb > 0:
+        big = large_corpus_run(args.large_mb)
+        result["large_corpus"] = big
+        rows.append((f"encode {big['corpus_mb']:.0f} MB corpus", f"{big['encode_mb_per_s']:.0f} MB/s",
+                     f"peak RSS {big['encode_peak_rss_mb']:.0f} MB"))
+        rows.append((f"train on {big['corpus_mb']:.0f} MB corpus", f"peak RSS {big['train_peak_rss_mb']:.0f} MB",
+                     "corpus memory-mapped"))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'result':<28}  note")
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:<28}  {note}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
