@@ -269,7 +269,7 @@ def _check_terminal_can_show(vocab_chars: str) -> None:
     if bad:
         from chargen.vocab import describe_chars
 
-        raise ChargenError(f"the output encoding ({encoding}) cannot show the model's {describe_chars(bad)}; "
+        raise ChargenError(f"the output encoding ({encoding}) cannot show the model's {describe_chars(bad, ascii_only=True)}; "
                            "set PYTHONIOENCODING=utf-8 (or a UTF-8 locale such as LANG=C.UTF-8)")
 
 

@@ -76,6 +76,10 @@ def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
     view = np.lib.stride_tricks.as_strided(
         ids, shape=(streams, stream_len + 1), strides=(stream_len * step, step), writeable=False
     )
+    return _windows(view, stream_len, seq_len)
+
+
+def _windows(view: np.ndarray, stream_len: int, seq_len: int):
     for start in range(0, stream_len, seq_len):
         chunk = torch.from_numpy(view[:, start : start + seq_len + 1].astype(np.int64))
         yield chunk[:, :-1], chunk[:, 1:]

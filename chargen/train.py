@@ -174,7 +174,7 @@ class Trainer:
         self.train_ids, self.val_ids = corpus.split(cfg.val_fraction)
         self.streams = Streams(self.train_ids, cfg.batch_size, cfg.seq_len, seed=cfg.seed)
         if cfg.val_fraction > 0:
-            eval_windows(self.val_ids, cfg.batch_size, cfg.seq_len)  # fail now, not at the first evaluation
+            eval_windows(self.val_ids, cfg.batch_size, cfg.seq_len)  # a too-short text fails now, not at the first evaluation
         self.notes: list[str] = []
 
         torch.manual_seed(cfg.seed)

@@ -65,9 +65,11 @@ class Vocab:
         return table
 
 
-def describe_chars(chars: list[str], limit: int = 12) -> str:
-    """A readable list of characters for error messages: 'é' (U+00E9), '\\x00' (U+0000), ..."""
-    shown = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in chars[:limit])
+def describe_chars(chars: list[str], limit: int = 12, ascii_only: bool = False) -> str:
+    """A readable list of characters for error messages: 'é' (U+00E9), '\\x00' (U+0000), ...
+
+    `ascii_only` leaves out the characters themselves, for a terminal that cannot show them."""
+    shown = ", ".join(f"U+{ord(ch):04X}" if ascii_only else f"{ch!r} (U+{ord(ch):04X})" for ch in chars[:limit])
     more = f" and {len(chars) - limit} more" if len(chars) > limit else ""
     noun = "character" if len(chars) == 1 else "characters"
     return f"{len(chars)} {noun}: {shown}{more}"

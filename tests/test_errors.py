@@ -1,0 +1,82 @@
+"""Runs every row of docs/errors.md: the documented behaviour for each bad input is the real one."""
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from chargen.cli import cli
+
+from conftest import TEXT
+
+TABLE = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
+ROW = re.compile(r"^\| (?P<what>[^|]+) \| `(?P<command>[^`]+)` \| (?P<exit>\d+) \| (?P<message>.*) \|$")
+
+
+def rows():
+    found = [ROW.match(line) for line in TABLE.read_text(encoding="utf-8").splitlines()]
+    return [pytest.param(m["command"], int(m["exit"]), m["message"].strip(), id=m["what"]) for m in found if m]
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sandbox")
+    os.environ.setdefault("CHARGEN_CACHE_DIR", str(root / "cache"))
+    text = TEXT + "Café, café.\n"
+    (root / "corpus.txt").write_text(text, encoding="utf-8")
+    (root / "changed.txt").write_text(text[::-1], encoding="utf-8")
+    (root / "empty-folder").mkdir()
+    (root / "empty.txt").write_bytes(b"")
+    (root / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (root / "latin1.txt").write_bytes("café au lait\n".encode("latin-1"))
+    (root / "small.txt").write_text("abcd" * 25)
+    (root / "wide.txt").write_text("".join(map(chr, range(0x4E00, 0x4E00 + 500))))
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        result = CliRunner().invoke(cli, ["train", "corpus.txt", "--name", "tiny", "--steps", "4", "--hidden-size",
+                                          "16", "--batch-size", "4", "--seq-len", "16", "--eval-every", "4", "-q",
+                                          "--sample-length", "0"])
+        assert result.exit_code == 0, result.output
+    finally:
+        os.chdir(cwd)
+    latest = (root / "checkpoints" / "tiny" / "latest.pt").read_bytes()
+    (root / "truncated.pt").write_bytes(latest[: len(latest) // 2])
+    (root / "zero.pt").write_bytes(b"")
+    payload = torch.load(root / "checkpoints" / "tiny" / "latest.pt", weights_only=True)
+    torch.save({**payload, "evil": Payload()}, root / "evil.pt")
+    torch.save({**payload, "format_version": 99}, root / "future.pt")
+    return root
+
+
+@pytest.mark.parametrize("command, exit_code, message", rows())
+def test_documented_bad_input_behaviour(sandbox, monkeypatch, command, exit_code, message):
+    monkeypatch.chdir(sandbox)
+    words = shlex.split(command)
+    charset = "utf-8"
+    if words[0].startswith("PYTHONIOENCODING="):
+        charset = words.pop(0).split("=", 1)[1]
+    assert words.pop(0) == "chargen"
+    before = {p: p.stat().st_mtime_ns for p in (sandbox / "checkpoints" / "tiny").iterdir()}
+    result = CliRunner(charset=charset).invoke(cli, words)
+    assert result.exit_code == exit_code, result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    if exit_code:
+        assert message in result.stderr
+        if exit_code == 1:
+            assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert {p: p.stat().st_mtime_ns for p in (sandbox / "checkpoints" / "tiny").iterdir()} == before
+    assert not (sandbox / "pwned").exists()
+
+
+def test_the_table_covers_the_issue_list():
+    assert len(rows()) >= 30
