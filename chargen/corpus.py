@@ -176,6 +176,8 @@ def _decoded_chunks(path: Path, encoding: str, ascii_as_bytes: bool = False) -> 
                 f"{path} is not valid {encoding} (byte 0x{bad} at line {line}, byte offset {offset + e.start}); "
                 "pass --encoding with the file's real encoding, e.g. --encoding latin-1"
             ) from None
+        except UnicodeError as e:  # e.g. UTF-16 without a byte-order mark
+            raise ChargenError(f"{path} is not valid {encoding} ({e}); pass --encoding with the file's real encoding") from None
         lines_before += chunk.count(b"\n")
         offset += len(chunk)
         if first and text:
@@ -184,7 +186,7 @@ def _decoded_chunks(path: Path, encoding: str, ascii_as_bytes: bool = False) -> 
         yield len(chunk), text
     try:
         tail = decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise ChargenError(
             f"{path} is not valid {encoding}: it ends in the middle of a character; "
             "pass --encoding with the file's real encoding"

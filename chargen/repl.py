@@ -277,7 +277,10 @@ class Repl:
         probs = self.sampler.probabilities()[0]
         top = sorted(range(len(probs)), key=lambda i: -probs[i])[:CHOICES]
         self.say("  ".join(f"{n}:{self.vocab.chars[i]!r} {probs[i]:.2f}" for n, i in enumerate(top, 1)))
-        answer = self._read(f"pick 1-{len(top)}: " if self.interactive else "").strip()
+        try:
+            answer = self._read(f"pick 1-{len(top)}: " if self.interactive else "").strip()
+        except (EOFError, KeyboardInterrupt):
+            answer = ""
         if not answer.isdigit() or not 1 <= int(answer) <= len(top):
             raise ChargenError(f"expected a number from 1 to {len(top)}; nothing chosen")
         ch = self.vocab.chars[top[int(answer) - 1]]
