@@ -8,6 +8,7 @@ Exit codes: 0 success, 1 a user-fixable error (one `Error: ...` line), 2 a bad o
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -158,6 +159,10 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
           **options):
     """Train a model on CORPUS: text files, or folders of *.txt files (default: bundled Shakespeare).
 
+    With a time budget (--minutes, the default), every option you leave out is chosen for the budget
+    and this machine's measured speed, and the log says what was chosen; with --steps or --epochs the
+    defaults shown apply.
+
     Checkpoints, metrics and config go to CHECKPOINT_DIR/NAME. Ctrl-C saves a resumable checkpoint
     and exits 130; `chargen train --resume` continues it exactly.
     """
@@ -174,10 +179,10 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
                                           allow_corpus_change=allow_corpus_change, progress=progress)
     else:
         paths = list(corpus) or [str(_bundled_corpus())]
-        cfg = TrainConfig(**{k: v for k, v in given.items() if k in TRAIN_OPTIONS})
+        train_options = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
         model_options = {k: v for k, v in given.items() if k in MODEL_OPTIONS}
         run_dir = checkpoint_dir / (name or runs.new_run_name(paths))
-        trainer = training.new_trainer(paths, model_options, cfg, run_dir, encoding=encoding or "utf-8",
+        trainer = training.new_trainer(paths, model_options, train_options, run_dir, encoding=encoding or "utf-8",
                                        max_vocab=max_vocab, progress=progress)
 
     stop_requested = False
@@ -205,11 +210,7 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
     if not quiet:
         console.print(f"finished at step {finished.step:,}: {summary}; checkpoints in {trainer.run_dir}")
     if sample_length > 0:
-        from chargen.sample import Sampler, StepModel
-        from chargen.config import SamplingSettings
-
-        sampler = Sampler(StepModel(trainer.model_config, trainer.model.state_dict()), trainer.corpus.vocab,
-                          SamplingSettings(temperature=0.8), seed=trainer.cfg.seed)
+        sampler = trainer.sampler(temperature=0.8, seed=trainer.cfg.seed)
         if not quiet:
             console.print(f"a sample at temperature 0.8 (more with: chargen sample -c {trainer.run_dir}):")
         _write_stream((chars[0] for chars in sampler.stream(sample_length)))
@@ -378,7 +379,7 @@ def info(checkpoint, checkpoint_dir, as_json):
         "step": position["step"],
         "total_steps": position["total_steps"],
         "best_val_loss": best,
-        "best_val_bpc": best / 0.6931471805599453 if best is not None else None,
+        "best_val_bpc": best / math.log(2) if best is not None else None,
         "weights_sha256": payload["weights_sha256"],
         "resumable": "resume" in payload,
         "format_version": payload["format_version"],
@@ -406,8 +407,6 @@ def info(checkpoint, checkpoint_dir, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
     """Measure how well a model predicts TEXTFILE: nats/char, bits/char and perplexity."""
-    import math
-
     from chargen import runs
     from chargen.checkpoint import load_checkpoint
     from chargen.corpus import read_text

@@ -259,20 +259,14 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def preview(self, length: int = 160) -> str:
-        """A short sample at temperature 0.8, from its own generator so training randomness is untouched."""
+    def sampler(self, temperature: float = 0.8, seed: int | None = None) -> Sampler:
+        """A sampler over the current weights, with its own generator: training randomness is untouched."""
         step_model = StepModel(self.model_config, self.model.state_dict())
-        sampler = Sampler(step_model, self.corpus.vocab, SamplingSettings(0.8), seed=self.cfg.seed + self.pos.step)
-        return "".join(chars[0] for chars in sampler.stream(length))
+        return Sampler(step_model, self.corpus.vocab, SamplingSettings(temperature), seed=seed)
 
-    def _calibrate(self, seconds_per_step: float, budget_left: float) -> int:
-        """How many steps fit in the budget, counting the evaluations they will trigger."""
-        cfg = self.cfg
-        val_windows = len(self.val_ids) / (cfg.batch_size * cfg.seq_len) if cfg.val_fraction else 0.0
-        eval_s = val_windows * seconds_per_step * 0.4  # forward only, larger windows
-        per_step = seconds_per_step + eval_s / cfg.eval_every
-        steps_left = max(1, int(0.98 * (budget_left - eval_s) / per_step))
-        return self.pos.step + steps_left
+    def preview(self, length: int = 160) -> str:
+        sampler = self.sampler(seed=self.cfg.seed + self.pos.step)
+        return "".join(chars[0] for chars in sampler.stream(length))
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Report]:
         runs.ensure_writable(self.run_dir)
@@ -282,91 +276,90 @@ class Trainer:
                 self.notes.append(f"removed {len(removed)} temporary file(s) left by an interrupted save")
             yield from self._loop(should_stop)
 
-    def _loop(self, should_stop: Callable[[], bool]) -> Iterator[Report]:
+    def _train_step(self, params: list[torch.nn.Parameter]) -> tuple[float, bool]:
+        """One window: forward, backward, clip, update. Returns (loss, whether the update was applied)."""
         cfg, pos = self.cfg, self.pos
+        x, y = self.streams.window(pos.epoch, pos.window)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        logits, state = self.model(x, self.state)
+        loss = char_loss(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        loss_value = loss.item()
+        if not (math.isfinite(loss_value) and math.isfinite(grad_norm.item())):
+            # Skip the update: non-finite numbers must never reach the weights. A carried state
+            # that blew up would poison every later window, so it starts afresh.
+            self.state = self.model.init_state(cfg.batch_size, self.device)
+            return loss_value, False
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(pos.step, pos.total_steps, cfg, pos.lr_scale)
+        self.optimizer.step()
+        self.state = detach_state(state)
+        return loss_value, True
+
+    def _advance(self) -> None:
+        pos = self.pos
+        pos.step += 1
+        pos.window += 1
+        if pos.window >= self.streams.windows_per_epoch:
+            pos.epoch, pos.window = pos.epoch + 1, 0
+            self.state = self.model.init_state(self.cfg.batch_size, self.device)
+
+    def _loop(self, should_stop: Callable[[], bool]) -> Iterator[Report]:
+        cfg = self.cfg
         runs.write_config(self.run_dir, {"model": asdict(self.model_config), "train": asdict(cfg),
                                          "corpus": {"sources": list(self.corpus.sources), "sha256": self.corpus.sha256,
                                                     "chars": len(self.corpus), "vocab_size": self.corpus.vocab.size}})
         if self.resumed_from is not None:
-            runs.trim_metrics(self.run_dir, pos.step)
+            runs.trim_metrics(self.run_dir, self.pos.step)
         yield Started(self.run_dir, self.resumed_from, count_parameters(self.model), str(self.device),
                       len(self.train_ids), len(self.val_ids) if cfg.val_fraction else 0, self.notes)
 
-        start_wall = time.perf_counter()
-        start_step = pos.step
-        deadline = start_wall + self.minutes * 60 if self.minutes is not None else None
-        last_saved = pos.step if self.resumed_from is not None else None
-        calib_from = calib_t = None
-        loss_sum, loss_count, bad_in_row = 0.0, 0, 0
         chars_per_step = cfg.batch_size * cfg.seq_len
-        params = [p for p in self.model.parameters()]
+        budget = Budget(self, self.minutes) if self.minutes is not None else None
+        last_saved = self.pos.step if self.resumed_from is not None else None
+        params = list(self.model.parameters())
+        loss_sum, loss_count, bad_in_row = 0.0, 0, 0
         reason = "done"
-        rate_t, rate_step = start_wall, pos.step
+        start_step = self.pos.step
+        rate, rate_t, rate_step = 0.0, time.perf_counter(), start_step
+        segment_start = rate_t
 
-        while pos.total_steps is None or pos.step < pos.total_steps:
-            x, y = self.streams.window(pos.epoch, pos.window)
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            logits, state = self.model(x, self.state)
-            loss = char_loss(logits, y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-            loss_value = loss.item()
-            if math.isfinite(loss_value) and math.isfinite(grad_norm.item()):
-                lr = learning_rate(pos.step, pos.total_steps, cfg, pos.lr_scale)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                self.optimizer.step()
-                self.state = detach_state(state)
+        while self.pos.total_steps is None or self.pos.step < self.pos.total_steps:
+            loss_value, applied = self._train_step(params)
+            if applied:
                 loss_sum, loss_count, bad_in_row = loss_sum + loss_value, loss_count + 1, 0
             else:
-                # Skip the update: non-finite numbers must never reach the weights. A carried
-                # state that blew up would poison every later window, so start it afresh.
                 bad_in_row += 1
-                self.state = self.model.init_state(cfg.batch_size, self.device)
-                yield Note(f"step {pos.step + 1}: loss or gradient not finite; update skipped")
+                yield Note(f"step {self.pos.step + 1}: loss or gradient not finite; update skipped")
                 if bad_in_row >= BAD_STEPS_BEFORE_ROLLBACK:
                     yield Note(self._rollback())
-                    pos = self.pos
                     bad_in_row = 0
                     continue
-                lr = learning_rate(pos.step, pos.total_steps, cfg, pos.lr_scale)
-
-            pos.step += 1
-            pos.window += 1
-            if pos.window >= self.streams.windows_per_epoch:
-                pos.epoch, pos.window = pos.epoch + 1, 0
-                self.state = self.model.init_state(cfg.batch_size, self.device)
+            self._advance()
+            pos = self.pos
 
             now = time.perf_counter()
-            if self.minutes is not None and pos.total_steps is None:
-                done_here = pos.step - start_step
-                if done_here == CALIBRATION_STEPS[0]:
-                    calib_from, calib_t = pos.step, now
-                elif done_here >= CALIBRATION_STEPS[1] and calib_t is not None:
-                    per_step = (now - calib_t) / (pos.step - calib_from)
-                    pos.total_steps = self._calibrate(per_step, deadline - now)
-                    yield Note(f"measured {chars_per_step / per_step:,.0f} chars/s: {self.minutes:g} minutes "
-                               f"is about {pos.total_steps - start_step:,} steps")
-            if now - rate_t > 2.0 or pos.step == 1 + start_step:
+            if budget is not None and (note := budget.after_step(now)):
+                yield Note(note)
+            if now - rate_t > 2.0 or pos.step == start_step + 1:
                 rate = (pos.step - rate_step) * chars_per_step / max(now - rate_t, 1e-9)
                 rate_t, rate_step = now, pos.step
             yield Step(pos.step, pos.total_steps, pos.epoch + pos.window / self.streams.windows_per_epoch,
-                       loss_value, lr, rate)
+                       loss_value, learning_rate(pos.step - 1, pos.total_steps, cfg, pos.lr_scale), rate)
 
             finished = pos.total_steps is not None and pos.step >= pos.total_steps
-            out_of_time = deadline is not None and now >= deadline
+            out_of_time = budget is not None and now >= budget.deadline
             stop = should_stop()
             save_point = pos.step % cfg.eval_every == 0 or finished or out_of_time
             if save_point and bad_in_row and not stop:
                 # Only a healthy state is a save point: a rollback must land before the trouble began.
                 yield Note(f"step {pos.step}: not saving while updates are being skipped")
             elif save_point or stop:
-                pos.elapsed_s += now - start_wall
-                start_wall = now
-                if stop:
-                    reason = "interrupted"
-                else:
+                pos.elapsed_s += now - segment_start
+                segment_start = now
+                if not stop:
                     yield self._evaluate(loss_sum / max(loss_count, 1), last_saved)
                     loss_sum, loss_count = 0.0, 0
                 self._save(runs.LATEST, last_saved)
@@ -374,10 +367,12 @@ class Trainer:
                 if stop or out_of_time:
                     reason = "interrupted" if stop else "time"
                     break
+                if budget is not None and not finished:
+                    budget.after_pause(now, time.perf_counter())
         else:
-            if pos.step == start_step and self.resumed_from is not None:
-                yield Note(f"the run already reached its {pos.total_steps} steps; raise --steps to train more")
-        yield Finished(pos.step, reason, pos.best_val_loss, self.run_dir / runs.LATEST)
+            if self.pos.step == start_step and self.resumed_from is not None:
+                yield Note(f"the run already reached its {self.pos.total_steps} steps; raise --steps to train more")
+        yield Finished(self.pos.step, reason, self.pos.best_val_loss, self.run_dir / runs.LATEST)
 
     def _evaluate(self, train_loss: float, last_saved: int | None) -> Evaluated:
         cfg, pos = self.cfg, self.pos
@@ -400,6 +395,60 @@ class Trainer:
         return Evaluated(pos.step, val_loss, train_loss, best, preview)
 
 
+class Budget:
+    """Turns a --minutes budget into the run's step count, so the schedule ends when the time does.
+
+    The speed of a few early steps gives the first estimate; after each evaluation the estimate is
+    re-aimed from the speed measured so far and the real cost of evaluating, since a shared machine's
+    speed drifts.
+    """
+
+    def __init__(self, trainer: Trainer, minutes: float) -> None:
+        self.trainer = trainer
+        self.start = time.perf_counter()
+        self.deadline = self.start + minutes * 60
+        self.minutes = minutes
+        self.start_step = trainer.pos.step
+        self.paused_s, self.pauses = 0.0, 0
+        self._mark: tuple[int, float] | None = None
+
+    def after_step(self, now: float) -> str | None:
+        pos = self.trainer.pos
+        done = pos.step - self.start_step
+        if pos.total_steps is not None:
+            return None
+        if done == CALIBRATION_STEPS[0]:
+            self._mark = (pos.step, now)
+        elif done >= CALIBRATION_STEPS[1] and self._mark is not None:
+            per_step = (now - self._mark[1]) / (pos.step - self._mark[0])
+            pos.total_steps = self._aim(per_step, now, eval_s=None)
+            cfg = self.trainer.cfg
+            return (f"measured {cfg.batch_size * cfg.seq_len / per_step:,.0f} chars/s: {self.minutes:g} minutes "
+                    f"is about {pos.total_steps - self.start_step:,} steps")
+        return None
+
+    def after_pause(self, paused_at: float, resumed_at: float) -> None:
+        """After an evaluation and save: re-aim from the speed so far and the measured cost of pausing."""
+        self.paused_s += resumed_at - paused_at
+        self.pauses += 1
+        pos = self.trainer.pos
+        if pos.total_steps is None:
+            return
+        per_step = (resumed_at - self.start - self.paused_s) / (pos.step - self.start_step)
+        pos.total_steps = self._aim(per_step, resumed_at, eval_s=self.paused_s / self.pauses)
+
+    def _aim(self, seconds_per_step: float, now: float, eval_s: float | None) -> int:
+        """The step at which the budget runs out, counting the evaluations (eval_s each) on the way."""
+        t = self.trainer
+        cfg = t.cfg
+        if eval_s is None:  # not measured yet: a forward pass over the validation text, ~0.4 of a step's work
+            val_windows = len(t.val_ids) / (cfg.batch_size * cfg.seq_len) if cfg.val_fraction else 0.0
+            eval_s = val_windows * seconds_per_step * 0.4
+        per_step = seconds_per_step + eval_s / cfg.eval_every
+        steps_left = max(1, int(0.98 * (self.deadline - now - eval_s) / per_step))
+        return t.pos.step + steps_left
+
+
 # -- starting and resuming runs -------------------------------------------------------------------
 
 # Options that may differ on resume: how long to go on, and where and how verbosely to run.
@@ -409,23 +458,41 @@ RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "device"}
 def new_trainer(
     corpus_paths: list[str],
     model_options: dict[str, Any],
-    cfg: TrainConfig,
+    train: TrainConfig | dict[str, Any],
     run_dir: Path,
     *,
     encoding: str = "utf-8",
     max_vocab: int | None = None,
     progress=None,
 ) -> Trainer:
-    """A fresh run in `run_dir` (which must not hold a run yet)."""
+    """A fresh run in `run_dir` (which must not hold a run yet).
+
+    `model_options` and a `train` dict hold only the options the user chose. A run with a time budget
+    (the default) then gets the recipe that suits the budget on this machine for every option left
+    unchosen; a full TrainConfig is taken as it is.
+    """
     if (run_dir / runs.LATEST).exists() or (run_dir / runs.BEST).exists():
         raise ChargenError(f"run {run_dir} already exists; continue it with --resume {run_dir.name} or pick another --name")
     runs.ensure_writable(run_dir.parent)
+    chosen = dict(train) if isinstance(train, dict) else None
+    cfg = TrainConfig(**chosen) if chosen is not None else train
     if all(getattr(cfg, n) is None for n in LENGTH_OPTIONS):
         cfg = replace(cfg, minutes=DEFAULT_MINUTES)
     extra = {"max_vocab": max_vocab} if max_vocab is not None else {}
     corpus = load_corpus(corpus_paths, encoding=encoding, progress=progress, **extra)
+    notes = []
+    if chosen is not None and cfg.minutes is not None:
+        from chargen import recipe
+
+        speed = recipe.measure_speed(corpus.vocab.size, resolve_device(cfg.device))
+        picked = recipe.choose(cfg.minutes, speed, int(len(corpus) * (1 - cfg.val_fraction)))
+        model_options = {**picked.model, **model_options}
+        cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen})
+        notes.append(f"recipe: {picked.why} (options you give explicitly take precedence)")
     model_config = ModelConfig(vocab_size=corpus.vocab.size, **model_options)
-    return Trainer(run_dir, corpus, model_config, cfg)
+    trainer = Trainer(run_dir, corpus, model_config, cfg)
+    trainer.notes.extend(notes)
+    return trainer
 
 
 def resume_trainer(
