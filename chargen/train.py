@@ -34,6 +34,7 @@ LN2 = math.log(2.0)
 BAD_STEPS_BEFORE_ROLLBACK = 5  # consecutive non-finite steps that count as divergence
 MAX_ROLLBACKS = 3
 CALIBRATION_STEPS = (5, 25)  # a --minutes budget is turned into steps from the speed of these steps
+clock = time.perf_counter  # the loop's only source of time; tests drive it with a fake
 
 
 # Records the loop yields; the CLI turns them into a progress display.
@@ -190,8 +191,12 @@ class Trainer:
         if resume is not None:
             self._restore(resume)
             self.resumed_from = self.pos.step
-            if minutes_extra is not None:
+            if minutes_extra is not None:  # --minutes on resume: that much more time, re-planned
                 self.minutes, self.pos.total_steps = minutes_extra, None
+            elif self.pos.total_steps is not None:  # the plan was made: finish it, exactly
+                self.minutes = None
+            elif self.minutes is not None:  # stopped before the budget was planned: the time left
+                self.minutes = max(self.minutes - self.pos.elapsed_s / 60, 0.1)
         if self.pos.total_steps is None and self.minutes is None:
             if cfg.steps is not None:
                 self.pos.total_steps = cfg.steps
@@ -323,7 +328,7 @@ class Trainer:
         loss_sum, loss_count, bad_in_row = 0.0, 0, 0
         reason = "done"
         start_step = self.pos.step
-        rate, rate_t, rate_step = 0.0, time.perf_counter(), start_step
+        rate, rate_t, rate_step = 0.0, clock(), start_step
         segment_start = rate_t
 
         while self.pos.total_steps is None or self.pos.step < self.pos.total_steps:
@@ -340,7 +345,7 @@ class Trainer:
             self._advance()
             pos = self.pos
 
-            now = time.perf_counter()
+            now = clock()
             if budget is not None and (note := budget.after_step(now)):
                 yield Note(note)
             if now - rate_t > 2.0 or pos.step == start_step + 1:
@@ -368,7 +373,7 @@ class Trainer:
                     reason = "interrupted" if stop else "time"
                     break
                 if budget is not None and not finished:
-                    budget.after_pause(now, time.perf_counter())
+                    budget.after_pause(now, clock())
         else:
             if self.pos.step == start_step and self.resumed_from is not None:
                 yield Note(f"the run already reached its {self.pos.total_steps} steps; raise --steps to train more")
@@ -405,7 +410,7 @@ class Budget:
 
     def __init__(self, trainer: Trainer, minutes: float) -> None:
         self.trainer = trainer
-        self.start = time.perf_counter()
+        self.start = clock()
         self.deadline = self.start + minutes * 60
         self.minutes = minutes
         self.start_step = trainer.pos.step

@@ -171,9 +171,16 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert learning_rate(100, 100, cfg) == pytest.approx(0.1)
 
 
-def test_a_minutes_budget_is_calibrated_into_steps(corpus_file, tmp_path):
-    trainer = new_trainer([str(corpus_file)], TINY_MODEL, TrainConfig(**{**TINY_TRAIN, "minutes": 0.05}),
-                          tmp_path / "run")
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """Each reading of the training loop's clock is 2 ms after the last: timing tests that cannot flake."""
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(train, "clock", lambda: next(ticks) * 0.002)
+
+
+def test_a_minutes_budget_is_calibrated_into_steps(corpus_file, tmp_path, fake_clock):
+    trainer = new_trainer([str(corpus_file)], TINY_MODEL,
+                          TrainConfig(**{**TINY_TRAIN, "minutes": 0.01, "eval_every": 40}), tmp_path / "run")
     reports = run_to_end(trainer)
     assert any("minutes is about" in r.message for r in reports if isinstance(r, Note))
     steps = [r for r in reports if isinstance(r, Step)]
@@ -186,3 +193,19 @@ def test_metrics_newer_than_the_resume_point_are_dropped(tmp_path):
     (tmp_path / runs.METRICS).open("a").write('{"step": 1')  # torn line from a killed process
     runs.trim_metrics(tmp_path, 8)
     assert [json.loads(line)["step"] for line in (tmp_path / runs.METRICS).read_text().splitlines()] == [4, 8]
+
+
+def test_a_time_budget_run_resumes_to_its_planned_step_count(corpus_file, tmp_path, fake_clock):
+    trainer = new_trainer([str(corpus_file)], TINY_MODEL,
+                          TrainConfig(**{**TINY_TRAIN, "minutes": 0.01, "eval_every": 40}), tmp_path / "run")
+    planned = {}
+
+    def stop():
+        planned["total"] = trainer.pos.total_steps
+        return trainer.pos.total_steps is not None and trainer.pos.step >= trainer.pos.total_steps // 2
+
+    reports = list(trainer.run(stop))
+    assert reports[-1].reason == "interrupted"
+    resumed = resume_trainer(tmp_path / "run", {})
+    assert resumed.minutes is None and resumed.pos.total_steps == planned["total"]
+    assert run_to_end(resumed)[-1].step == planned["total"]
