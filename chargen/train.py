@@ -372,7 +372,7 @@ class Trainer:
                 if stop or out_of_time:
                     reason = "interrupted" if stop else "time"
                     break
-                if budget is not None and not finished:
+                if budget is not None:
                     budget.after_pause(now, clock())
         else:
             if self.pos.step == start_step and self.resumed_from is not None:
@@ -403,10 +403,12 @@ class Trainer:
 class Budget:
     """Turns a --minutes budget into the run's step count, so the schedule ends when the time does.
 
-    The speed of a few early steps gives the first estimate; after each evaluation the estimate is
-    re-aimed from the speed measured so far and the real cost of evaluating, since a shared machine's
-    speed drifts.
+    The speed of a few early steps gives the first estimate; every REAIM_EVERY steps it is re-aimed
+    from the speed measured so far and the measured cost of evaluating, since a shared machine's
+    speed drifts (and a busy start would otherwise cut the run short).
     """
+
+    REAIM_EVERY = 50
 
     def __init__(self, trainer: Trainer, minutes: float) -> None:
         self.trainer = trainer
@@ -420,33 +422,31 @@ class Budget:
     def after_step(self, now: float) -> str | None:
         pos = self.trainer.pos
         done = pos.step - self.start_step
-        if pos.total_steps is not None:
-            return None
-        if done == CALIBRATION_STEPS[0]:
-            self._mark = (pos.step, now)
-        elif done >= CALIBRATION_STEPS[1] and self._mark is not None:
-            per_step = (now - self._mark[1]) / (pos.step - self._mark[0])
-            pos.total_steps = self._aim(per_step, now, eval_s=None)
-            cfg = self.trainer.cfg
-            return (f"measured {cfg.batch_size * cfg.seq_len / per_step:,.0f} chars/s: {self.minutes:g} minutes "
-                    f"is about {pos.total_steps - self.start_step:,} steps")
+        if pos.total_steps is None:
+            if done == CALIBRATION_STEPS[0]:
+                self._mark = (pos.step, now)
+            elif done >= CALIBRATION_STEPS[1] and self._mark is not None:
+                per_step = (now - self._mark[1]) / (pos.step - self._mark[0])
+                pos.total_steps = self._aim(per_step, now)
+                cfg = self.trainer.cfg
+                return (f"measured {cfg.batch_size * cfg.seq_len / per_step:,.0f} chars/s: {self.minutes:g} "
+                        f"minutes is about {pos.total_steps - self.start_step:,} steps")
+        elif done % self.REAIM_EVERY == 0 and pos.step < pos.total_steps:
+            pos.total_steps = self._aim((now - self.start - self.paused_s) / done, now)
         return None
 
     def after_pause(self, paused_at: float, resumed_at: float) -> None:
-        """After an evaluation and save: re-aim from the speed so far and the measured cost of pausing."""
+        """Count the time an evaluation and save took: it is not training time, and it will recur."""
         self.paused_s += resumed_at - paused_at
         self.pauses += 1
-        pos = self.trainer.pos
-        if pos.total_steps is None:
-            return
-        per_step = (resumed_at - self.start - self.paused_s) / (pos.step - self.start_step)
-        pos.total_steps = self._aim(per_step, resumed_at, eval_s=self.paused_s / self.pauses)
 
-    def _aim(self, seconds_per_step: float, now: float, eval_s: float | None) -> int:
-        """The step at which the budget runs out, counting the evaluations (eval_s each) on the way."""
+    def _aim(self, seconds_per_step: float, now: float) -> int:
+        """The step at which the budget runs out, counting the evaluations on the way."""
         t = self.trainer
         cfg = t.cfg
-        if eval_s is None:  # not measured yet: a forward pass over the validation text, ~0.4 of a step's work
+        if self.pauses:
+            eval_s = self.paused_s / self.pauses
+        else:  # not measured yet: a forward pass over the validation text, ~0.4 of a step's work
             val_windows = len(t.val_ids) / (cfg.batch_size * cfg.seq_len) if cfg.val_fraction else 0.0
             eval_s = val_windows * seconds_per_step * 0.4
         per_step = seconds_per_step + eval_s / cfg.eval_every
