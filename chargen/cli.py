@@ -27,6 +27,7 @@ from chargen.config import (
     check_temperature,
     check_top_k,
     check_top_p,
+    unescape,
 )
 from chargen.errors import ChargenError
 
@@ -315,7 +316,7 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
     sampler = Sampler(model, vocab, settings, seed=seed, batch_size=num_samples)
     if prime:
         sampler.feed(prime)
-    stop = stop.encode().decode("unicode_escape") if stop else None  # let users type --stop '\n\n'
+    stop = unescape(stop) if stop else None  # let users type --stop '\n\n'
     if num_samples == 1:
         _write_stream([prime, *(chars[0] for chars in sampler.stream(length, stop))])
         click.echo()

@@ -135,3 +135,11 @@ def check_length(value: int) -> int:
     if value < 1:
         raise ChargenError(f"length must be at least 1, not {value}")
     return value
+
+
+def unescape(text: str) -> str:
+    """Backslash escapes typed on a command line ('\\n', '\\t', '\\u2603') become characters; others stay."""
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError:  # a lone trailing backslash, say: take the text as typed
+        return text

@@ -124,7 +124,7 @@ def load_corpus(
         cached = _read_cache(cache, entry)
         assert cached is not None
     found_vocab, ids = cached
-    return Corpus(tuple(map(str, files)), digest, encoding, found_vocab, ids)
+    return Corpus(tuple(str(f.resolve()) for f in files), digest, encoding, found_vocab, ids)
 
 
 def _read_chunks(path: Path) -> Iterator[bytes]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from chargen.config import SamplingSettings, check_length, check_temperature, check_top_k, check_top_p
+from chargen.config import SamplingSettings, check_length, check_temperature, check_top_k, check_top_p, unescape
 from chargen.errors import ChargenError
 from chargen.sample import Sampler, StepModel
 from chargen.vocab import Vocab, describe_chars
@@ -251,7 +251,7 @@ class Repl:
             s.seed = _number(arg, int, lambda v: v, ":seed")
             self.sampler.reseed(s.seed)
         elif name == "stop":
-            s.stop = None if arg.lower() in ("", "off") else arg.encode().decode("unicode_escape")
+            s.stop = None if arg.lower() in ("", "off") else unescape(arg)
         elif name == "keep":
             s.keep = _on_off(arg)
         elif name == "probs":

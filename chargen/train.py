@@ -538,6 +538,9 @@ def resume_trainer(
     saved_corpus = payload["corpus"]
     vocab = Vocab(payload["vocab"])
     paths = corpus_paths or saved_corpus["sources"]
+    if not corpus_paths and (gone := [p for p in paths if not Path(p).is_file()]):
+        raise ChargenError(f"the run's corpus {gone[0]} is gone; name the corpus again: "
+                           f"chargen train CORPUS --resume {run_dir.name}")
     enc = encoding or saved_corpus["encoding"]
     corpus = load_corpus(paths, encoding=enc, vocab=vocab, progress=progress)
     if corpus.sha256 != saved_corpus["sha256"] and not allow_corpus_change:

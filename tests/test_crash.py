@@ -1,7 +1,6 @@
 """Real training processes killed with SIGKILL, also in the middle of a checkpoint write, lose nothing
 but the steps since the last save, and resume to weights bitwise identical to an uninterrupted run."""
 
-import os
 import signal
 import subprocess
 import sys

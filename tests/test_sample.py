@@ -94,3 +94,12 @@ def test_a_prime_with_unseen_characters_is_a_clear_error():
 def test_bad_sampling_settings_are_refused(settings):
     with pytest.raises(ChargenError):
         SamplingSettings(**settings)
+
+
+def test_stop_strings_typed_with_escapes_become_characters():
+    from chargen.config import unescape
+
+    assert unescape(r"\n\n") == "\n\n"
+    assert unescape("é☃") == "é☃"
+    assert unescape(r"a\u2603") == "a☃"
+    assert unescape("trailing\\") == "trailing\\"
