@@ -14,6 +14,12 @@ def test_short_budgets_get_the_reference_model_with_a_high_learning_rate():
     assert "3.8M characters (3.8 passes" in picked.why
 
 
+def test_longer_budgets_take_more_steps_of_a_smaller_batch():
+    picked = recipe.choose(5, 25_000, 1_000_000)  # 7.5M characters
+    assert (picked.train["batch_size"], picked.train["lr"]) == (16, 4e-3)
+    assert recipe.choose(10, 25_000, 1_000_000).train["batch_size"] == 32  # 15M: the full batch again
+
+
 def test_many_passes_over_a_small_corpus_add_dropout():
     assert recipe.choose(10, 25_000, 500_000).model["dropout"] == 0.1  # 30 passes
     assert recipe.choose(10, 25_000, 1_000_000).model["dropout"] == 0.0  # 15 passes: still learning
