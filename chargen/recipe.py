@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from chargen.config import ModelConfig
+from chargen.config import ModelConfig, TrainConfig
 from chargen.model import CharRNN
+from chargen.train import make_optimizer
 
 REFERENCE = {"cell": "lstm", "layers": 2, "hidden_size": 256}
 REFERENCE_BATCH = {"batch_size": 32, "seq_len": 64}
@@ -33,7 +34,7 @@ def measure_speed(vocab_size: int, device: torch.device, steps: int = 6) -> floa
     """Characters per second of full training steps of the reference model (after one warm-up step)."""
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=vocab_size, **REFERENCE)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type in ("cpu", "cuda") or None)
+    opt = make_optimizer(model, TrainConfig())
     B, T = REFERENCE_BATCH["batch_size"], REFERENCE_BATCH["seq_len"]
     x = torch.randint(0, vocab_size, (B, T), device=device)
 

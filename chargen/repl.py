@@ -284,7 +284,7 @@ class Repl:
         if not answer.isdigit() or not 1 <= int(answer) <= len(top):
             raise ChargenError(f"expected a number from 1 to {len(top)}; nothing chosen")
         ch = self.vocab.chars[top[int(answer) - 1]]
-        self.sampler.force(ch)
+        self.sampler.feed(ch)  # the user's pick becomes the next character
         self._emit(ch, None)
         self.transcript.append(ch)
         self.generate()

@@ -176,10 +176,6 @@ class Sampler:
         p = np.exp(z - z.max(axis=1, keepdims=True))
         return p / p.sum(axis=1, keepdims=True)
 
-    def force(self, ch: str) -> None:
-        """Make `ch` the next character of every sequence (a user's pick) and consume it."""
-        self.feed(ch)
-
     def stream(self, length: int, stop: str | None = None) -> Iterator[list[str]]:
         """Yield a list of B characters per step, `length` steps; a sequence that has produced
         `stop` yields '' from then on, and the stream ends when all have."""
