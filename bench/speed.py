@@ -2,8 +2,10 @@
 
     python bench/speed.py                 # table on stderr-free stdout, JSON in bench/results/speed.json
     python bench/speed.py --large-mb 1024 # the memory row on a 1 GB generated corpus (default 256 MB)
+    python bench/speed.py --profile       # where a 3x512 training step's time goes, by operator
 
-Rows: the fp32 matmul ceiling; bare training throughput of LSTM/GRU stacks as a fraction of it;
+Rows: the fp32 matmul ceiling; bare training throughput of LSTM/GRU stacks as a fraction of it (and
+with bf16 autocast, where the CPU has bf16 arithmetic);
 chargen's full training loop against a bare loop over the same modules; sampling chars/s at batch 1
 and 32; first-character latency after a prompt; `chargen --help` time; peak memory and encoding
 speed on a large generated corpus.
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 
 from chargen.config import ModelConfig, SamplingSettings, TrainConfig
 from chargen.model import CharRNN
+from chargen.train import usable_precisions
 from chargen.sample import Sampler, StepModel
 from chargen.vocab import Vocab
 
@@ -52,7 +55,7 @@ def matmul_ceiling() -> float:
     return max(rates)
 
 
-def bare_step(config: ModelConfig, batch: int, seq: int, clip: bool = False):
+def bare_step(config: ModelConfig, batch: int, seq: int, clip: bool = False, precision: str = "fp32"):
     """One step of embedding -> RNN -> linear -> cross-entropy -> backward (-> clip) -> AdamW, nothing else."""
     torch.manual_seed(0)
     model = CharRNN(config)
@@ -61,8 +64,9 @@ def bare_step(config: ModelConfig, batch: int, seq: int, clip: bool = False):
     y = torch.randint(0, config.vocab_size, (batch, seq))
 
     def step():
-        logits, _ = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits, _ = model(x)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         opt.zero_grad()
         loss.backward()
         if clip:
@@ -73,9 +77,9 @@ def bare_step(config: ModelConfig, batch: int, seq: int, clip: bool = False):
     return step
 
 
-def bare_train_rate(config: ModelConfig, batch: int, seq: int, steps: int) -> float:
+def bare_train_rate(config: ModelConfig, batch: int, seq: int, steps: int, precision: str = "fp32") -> float:
     """The hardware's rate for this model: chars/s of the fastest of `steps` bare steps."""
-    return batch * seq / best_of(bare_step(config, batch, seq), steps)
+    return batch * seq / best_of(bare_step(config, batch, seq, precision=precision), steps)
 
 
 def full_loop_overhead(corpus: Path, rounds: int, block: int = 10) -> tuple[float, float]:
@@ -179,12 +183,28 @@ def large_corpus_run(mb: int) -> dict:
                 "encode_peak_rss_mb": encode_kb / 1024, "train_peak_rss_mb": train_kb / 1024}
 
 
+def profile_step(config: ModelConfig, batch: int, seq: int) -> str:
+    """Where a bare training step's time goes, by operator (torch.profiler, 3 steps after 2 warm-ups)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step = bare_step(config, batch, seq, clip=True)
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large-mb", type=int, default=256, help="size of the generated corpus for the memory row")
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and no 3x512 rows")
+    parser.add_argument("--profile", action="store_true", help="only: where a 3x512 training step's time goes")
     args = parser.parse_args()
+    if args.profile:
+        print(profile_step(ModelConfig(vocab_size=65, layers=3, hidden_size=512), 64, 128))
+        return
     steps = 2 if args.quick else 4
     rows: list[tuple[str, str, str]] = []
     result: dict = {"threads": torch.get_num_threads(), "torch": torch.__version__}
@@ -204,6 +224,24 @@ def main() -> None:
             result["train"][key] = {"chars_per_s": rate, "gflops": gflops, "of_ceiling": gflops / ceiling}
             rows.append((f"train {key}, batch 64 x 128", f"{rate:,.0f} chars/s",
                          f"{gflops:.0f} GFLOP/s = {gflops / ceiling:.0%} of ceiling"))
+
+    # The time-budget recipe's model and batch: smaller steps, less efficient per FLOP, more of them.
+    config = ModelConfig(vocab_size=65)
+    rate = bare_train_rate(config, 32, 64, steps * 5)
+    gflops = rate * config.train_flops_per_char() / 1e9
+    result["train"]["lstm 2x256 b32 s64"] = {"chars_per_s": rate, "gflops": gflops, "of_ceiling": gflops / ceiling}
+    rows.append(("train lstm 2x256, batch 32 x 64", f"{rate:,.0f} chars/s",
+                 f"{gflops:.0f} GFLOP/s = {gflops / ceiling:.0%} of ceiling"))
+
+    if "bf16" in usable_precisions(torch.device("cpu")):  # the time-budget recipe's choice where it is faster
+        for layers, hidden in shapes[1:]:
+            key = f"lstm {layers}x{hidden}"
+            config = ModelConfig(vocab_size=65, layers=layers, hidden_size=hidden)
+            rate = bare_train_rate(config, 64, 128, steps, precision="bf16")
+            speedup = rate / result["train"][key]["chars_per_s"]
+            result["train"][f"{key} bf16"] = {"chars_per_s": rate, "speedup_over_fp32": speedup}
+            rows.append((f"train {key} bf16 autocast, batch 64 x 128", f"{rate:,.0f} chars/s",
+                         f"{speedup:.2f}x fp32 (not counted against the fp32 ceiling)"))
 
     if args.corpus.is_file():
         loop, bare = full_loop_overhead(args.corpus, 4 if args.quick else 8)

@@ -21,6 +21,7 @@ from chargen import __version__
 from chargen.config import (
     CELLS,
     DEFAULT_MINUTES,
+    PRECISIONS,
     ModelConfig,
     TrainConfig,
     check_length,
@@ -146,6 +147,8 @@ def _opt(name: str, cls, help: str, type=None, **kw):
 @_opt("val_fraction", TrainConfig, "Last fraction of the text held out for validation; 0 for none.", type=float)
 @_opt("seed", TrainConfig, "Random seed for weights, dropout and data order.", type=int)
 @_opt("device", TrainConfig, "auto, cpu, cuda, cuda:N or mps.", type=str)
+@_opt("precision", TrainConfig, "Forward-pass arithmetic in training; bf16 where the hardware has it "
+      "(the time-budget recipe measures both).", type=click.Choice(PRECISIONS))
 @click.option("--encoding", default=None, help="Text encoding of the corpus. [default: utf-8]")
 @click.option("--max-vocab", type=int, default=None, help="Refuse corpora with more distinct characters. [default: 20000]")
 @checkpoint_dir_option

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from chargen.errors import ChargenError
 
 CELLS = ("lstm", "gru", "rnn-tanh", "rnn-relu")
+PRECISIONS = ("fp32", "bf16")  # bf16: autocast of the forward pass; weights, optimizer and evaluation stay fp32
 
 
 def _flag(name: str) -> str:
@@ -75,8 +76,11 @@ class TrainConfig:
     val_fraction: float = 0.1  # the last fraction of the text, contiguous, is validation
     seed: int = 1337  # seeds weights, dropout and the data order
     device: str = "auto"  # auto: cuda, then mps, then cpu
+    precision: str = "fp32"  # arithmetic of the training forward pass: fp32 or bf16
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ChargenError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         for name in ("batch_size", "seq_len", "eval_every"):
             if getattr(self, name) < 1:
                 raise ChargenError(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")

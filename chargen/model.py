@@ -74,8 +74,11 @@ class CharRNN(nn.Module):
 
 
 def detach_state(state: State) -> State:
-    """Cut the graph between windows: gradients flow T steps back, the values carry on (truncated BPTT)."""
-    return tuple(s.detach() for s in state)
+    """Cut the graph between windows: gradients flow T steps back, the values carry on (truncated BPTT).
+
+    The carried state is kept in fp32 whatever precision produced it, as the checkpoint stores it.
+    """
+    return tuple(s.detach().float() for s in state)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -3,7 +3,8 @@
 What wins depends on how many characters the budget lets the machine process: short budgets favour a
 mid-sized model, small batches, many steps and a high learning rate; long ones (or a GPU) a wider,
 deeper model with dropout so that many passes over a small corpus do not overfit. The speed is
-measured, not guessed: a few real training steps of the reference model on the chosen device.
+measured, not guessed: a few real training steps of the reference model on the chosen device, in
+fp32 and, where the hardware has it, bf16 (and of the large model when the budget might suit it).
 Options the user gave explicitly always win over the recipe.
 """
 
@@ -16,11 +17,17 @@ import torch
 import torch.nn.functional as F
 
 from chargen.config import ModelConfig, TrainConfig
+from chargen.errors import ChargenError
 from chargen.model import CharRNN
 from chargen.train import make_optimizer
 
 REFERENCE = {"cell": "lstm", "layers": 2, "hidden_size": 256}
 REFERENCE_BATCH = {"batch_size": 32, "seq_len": 64}
+LARGE = {"cell": "lstm", "layers": 3, "hidden_size": 512}  # char-rnn's large model
+LARGE_BATCH = {"batch_size": 64, "seq_len": 128}
+LARGE_BUDGET = 3e7  # characters the large model must be able to read in the budget to be chosen
+# bf16 must beat fp32 by this much to be chosen, so that measurement noise never picks it for nothing.
+BF16_MIN_SPEEDUP = 1.2
 
 
 @dataclass(frozen=True)
@@ -30,17 +37,19 @@ class Recipe:
     why: str  # one line for the log
 
 
-def measure_speed(vocab_size: int, device: torch.device, steps: int = 6) -> float:
-    """Characters per second of full training steps of the reference model (after one warm-up step)."""
+def measure_speed(vocab_size: int, device: torch.device, precision: str, model: dict, batch: dict,
+                  steps: int = 6) -> float:
+    """Characters per second of full training steps of `model` (after one warm-up step)."""
     torch.manual_seed(0)
-    model = CharRNN(ModelConfig(vocab_size=vocab_size, **REFERENCE)).to(device)
-    opt = make_optimizer(model, TrainConfig())
-    B, T = REFERENCE_BATCH["batch_size"], REFERENCE_BATCH["seq_len"]
+    net = CharRNN(ModelConfig(vocab_size=vocab_size, **model)).to(device)
+    opt = make_optimizer(net, TrainConfig())
+    B, T = batch["batch_size"], batch["seq_len"]
     x = torch.randint(0, vocab_size, (B, T), device=device)
 
     def step() -> None:
-        logits, _ = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1), x.flatten())
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits, _ = net(x)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), x.flatten())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -56,28 +65,73 @@ def measure_speed(vocab_size: int, device: torch.device, steps: int = 6) -> floa
     return steps * B * T / (time.perf_counter() - start)
 
 
-def choose(minutes: float, chars_per_s: float, train_chars: int) -> Recipe:
-    """The recipe for a budget of `minutes` at the reference model's measured speed."""
-    budget = chars_per_s * minutes * 60  # characters the reference model could read in the budget
-    epochs = budget / max(train_chars, 1)
-    if budget < 5e6:
-        # A few million characters: the 2x256 reference with a high learning rate learns fastest.
-        model, train = dict(REFERENCE, dropout=0.0), dict(REFERENCE_BATCH, lr=5e-3, min_lr_ratio=0.02)
-    elif budget < 3e7:
-        # Tens of millions: the same model, a little gentler; a 2x384, or dropout 0.1, did worse on
-        # tinyshakespeare in 10 CPU minutes (bench/quality.py), so dropout only for a tiny corpus.
-        # Up to ~10M characters, twice the steps of half the batch win (5 minutes: 1.513 against
-        # 1.527); beyond, the full batch does (10 minutes: 1.491 against 1.525).
-        dropout = 0.1 if epochs >= 20 else 0.0
-        model = dict(REFERENCE, dropout=dropout)
-        train = dict(REFERENCE_BATCH, batch_size=16 if budget < 1e7 else 32, lr=4e-3, min_lr_ratio=0.02)
-    else:
+def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str], cell: str) -> dict[str, float]:
+    """{precision: chars/s} of the reference model for those of `precisions` that run here.
+
+    A precision that fails (no bf16 kernel for this cell on this device, say) is left out; if it was
+    the only one asked for, that is the user's error to hear about.
+    """
+    speeds = {}
+    for precision in precisions:
+        try:
+            speeds[precision] = measure_speed(vocab_size, device, precision, {**REFERENCE, "cell": cell}, REFERENCE_BATCH)
+        except RuntimeError as e:
+            if len(precisions) == 1:
+                raise ChargenError(f"--precision {precision} does not run on {device}: {str(e).splitlines()[0]}") from None
+    return speeds
+
+
+def pick_precision(speeds: dict[str, float]) -> str:
+    """bf16 when it is clearly faster: per step it learns a hair less than fp32 (README, Benchmarks)."""
+    if "fp32" in speeds and speeds.get("bf16", 0.0) < BF16_MIN_SPEEDUP * speeds["fp32"]:
+        return "fp32"
+    return max(speeds, key=speeds.get)
+
+
+def plan(minutes: float, vocab_size: int, device: torch.device, precisions: list[str], cell: str,
+         train_chars: int) -> Recipe:
+    """Measure this machine, then choose: the recipe for `minutes` of training on `train_chars` characters."""
+    speeds = measure_speeds(vocab_size, device, precisions, cell)
+    precision = pick_precision(speeds)
+    large_chars_per_s = None
+    if speeds[precision] * minutes * 60 >= LARGE_BUDGET:  # only then can the large model be worth it: time it
+        large_chars_per_s = measure_speed(vocab_size, device, precision, LARGE, LARGE_BATCH, steps=3)
+    return choose(minutes, speeds, precision, large_chars_per_s, train_chars)
+
+
+def choose(minutes: float, speeds: dict[str, float], precision: str, large_chars_per_s: float | None,
+           train_chars: int) -> Recipe:
+    """The recipe for `minutes` from measured speeds: the reference model's ({precision: chars/s}) and the
+    large model's (None when the budget is too small for it to be worth timing)."""
+    seconds = minutes * 60
+    budget = speeds[precision] * seconds  # characters the reference model can read in the budget
+    large_budget = (large_chars_per_s or 0.0) * seconds
+    if large_budget >= LARGE_BUDGET:
         # A GPU or a long budget: char-rnn's large model, longer windows, and dropout against overfitting.
-        dropout = 0.25 if epochs >= 20 else 0.1
-        model = {"cell": "lstm", "layers": 3, "hidden_size": 512, "dropout": dropout}
-        train = {"batch_size": 64, "seq_len": 128, "lr": 2e-3, "min_lr_ratio": 0.02}
+        budget = large_budget
+        epochs = budget / max(train_chars, 1)
+        model = dict(LARGE, dropout=0.25 if epochs >= 20 else 0.1)
+        train = dict(LARGE_BATCH, lr=2e-3, min_lr_ratio=0.02)
+    elif budget < 5e6:
+        # A few million characters: the 2x256 reference with a high learning rate learns fastest.
+        epochs = budget / max(train_chars, 1)
+        model, train = dict(REFERENCE, dropout=0.0), dict(REFERENCE_BATCH, lr=5e-3, min_lr_ratio=0.02)
+    else:
+        # Tens of millions: the same model, a little gentler (a 2x384 did worse on tinyshakespeare in
+        # 10 CPU minutes). Around 10 passes over the text the model starts to memorise it (train loss
+        # 1.21 against val 1.514), so dropout: at 13 passes 0.1 gave 1.500 and 0.2 1.512 (README,
+        # Benchmarks). Up to ~10M characters, twice the steps of half the batch win (1.513 against
+        # 1.527); beyond, the full batch does (1.491 against 1.525).
+        epochs = budget / max(train_chars, 1)
+        model = dict(REFERENCE, dropout=0.2 if epochs >= 20 else 0.1 if epochs >= 10 else 0.0)
+        train = dict(REFERENCE_BATCH, batch_size=16 if budget < 1e7 else 32, lr=4e-3, min_lr_ratio=0.02)
+    train["precision"] = precision
+    if precision == "bf16" and "fp32" in speeds:
+        arithmetic = f"bf16 autocast ({speeds['bf16'] / speeds['fp32']:.1f}x the fp32 speed)"
+    else:
+        arithmetic = precision
     size = f"{model['cell']} {model['layers']}x{model['hidden_size']}"
-    why = (f"{minutes:g} minutes at {chars_per_s:,.0f} chars/s is about {budget / 1e6:,.1f}M characters "
-           f"({epochs:,.1f} passes over the training text): {size}, dropout {model['dropout']:g}, "
+    why = (f"{minutes:g} minutes at {budget / seconds:,.0f} chars/s in {arithmetic} is about {budget / 1e6:,.1f}M "
+           f"characters ({epochs:,.1f} passes over the training text): {size}, dropout {model['dropout']:g}, "
            f"batch {train['batch_size']} x {train['seq_len']}, lr {train['lr']:g}")
     return Recipe(model, train, why)

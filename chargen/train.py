@@ -104,6 +104,20 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def usable_precisions(device: torch.device) -> list[str]:
+    """fp32, and bf16 where the hardware has bf16 arithmetic (emulated, it is many times slower)."""
+    if device.type == "cuda":
+        has_bf16 = torch.cuda.is_bf16_supported()
+    elif device.type == "cpu":
+        try:  # AVX-512 BF16 or AMX: oneDNN runs the fused LSTM in bf16
+            has_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            has_bf16 = False
+    else:
+        has_bf16 = False
+    return ["fp32", "bf16"] if has_bf16 else ["fp32"]
+
+
 def char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy in nats per character: logits (B, T, V), targets (B, T)."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
@@ -179,6 +193,9 @@ class Trainer:
         if cfg.val_fraction > 0:
             eval_windows(self.val_ids, cfg.batch_size, cfg.seq_len)  # a too-short text fails now, not at the first evaluation
         self.notes: list[str] = []
+        if cfg.precision == "bf16" and "bf16" not in usable_precisions(self.device):
+            self.notes.append(f"{self.device} has no bf16 arithmetic: bf16 is emulated here, many times "
+                              "slower than fp32 (--precision fp32)")
 
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
@@ -286,8 +303,9 @@ class Trainer:
         cfg, pos = self.cfg, self.pos
         x, y = self.streams.window(pos.epoch, pos.window)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        logits, state = self.model(x, self.state)
-        loss = char_loss(logits, y)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            logits, state = self.model(x, self.state)
+        loss = char_loss(logits.float(), y)  # the softmax in fp32 whatever the forward pass used
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
@@ -372,8 +390,10 @@ class Trainer:
                 if stop or out_of_time:
                     reason = "interrupted" if stop else "time"
                     break
+                resumed_at = clock()
                 if budget is not None:
-                    budget.after_pause(now, clock())
+                    budget.after_pause(now, resumed_at)
+                rate_t, rate_step = resumed_at, pos.step  # the shown speed is training speed, pauses aside
         else:
             if self.pos.step == start_step and self.resumed_from is not None:
                 yield Note(f"the run already reached its {self.pos.total_steps} steps; raise --steps to train more")
@@ -456,8 +476,8 @@ class Budget:
 
 # -- starting and resuming runs -------------------------------------------------------------------
 
-# Options that may differ on resume: how long to go on, and where and how verbosely to run.
-RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "device"}
+# Options that may differ on resume: how long to go on, and where, how verbosely and in what arithmetic to run.
+RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "device", "precision"}
 
 
 def new_trainer(
@@ -489,8 +509,10 @@ def new_trainer(
     if chosen is not None and cfg.minutes is not None:
         from chargen import recipe
 
-        speed = recipe.measure_speed(corpus.vocab.size, resolve_device(cfg.device))
-        picked = recipe.choose(cfg.minutes, speed, int(len(corpus) * (1 - cfg.val_fraction)))
+        device = resolve_device(cfg.device)
+        precisions = [chosen["precision"]] if "precision" in chosen else usable_precisions(device)
+        picked = recipe.plan(cfg.minutes, corpus.vocab.size, device, precisions, model_options.get("cell", "lstm"),
+                             int(len(corpus) * (1 - cfg.val_fraction)))
         model_options = {**picked.model, **model_options}
         cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen})
         notes.append(f"recipe: {picked.why} (options you give explicitly take precedence)")
@@ -531,7 +553,7 @@ def resume_trainer(
                            "drop those options or start a new run")
     length = {n: overrides[n] for n in LENGTH_OPTIONS if overrides.get(n) is not None}
     cfg = replace(saved_cfg, **{**{n: None for n in LENGTH_OPTIONS}, **length}) if length else saved_cfg
-    for name in ("eval_every", "device"):
+    for name in RESUME_FREE.difference(LENGTH_OPTIONS):
         if name in overrides:
             cfg = replace(cfg, **{name: overrides[name]})
 

@@ -66,6 +66,19 @@ def test_resume_from_any_save_point_is_bitwise_identical(corpus_file, tmp_path, 
     assert all(torch.equal(whole[k], split[k]) for k in whole)
 
 
+def test_bf16_training_learns_keeps_fp32_weights_and_resumes_bitwise(corpus_file, tmp_path):
+    whole = make(corpus_file, tmp_path / "whole", precision="bf16", lr=1e-2)
+    evals = [r for r in run_to_end(whole) if isinstance(r, Evaluated)]
+    assert evals[-1].val_loss < math.log(whole.corpus.vocab.size) - 0.5
+    saved = load_checkpoint(tmp_path / "whole" / runs.LATEST)
+    assert all(w.dtype == torch.float32 for w in saved["weights"].values())
+    assert all(s.dtype == torch.float32 for s in whole.state)  # the carried state too, whatever autocast made
+    run_to_end(make(corpus_file, tmp_path / "split", precision="bf16", lr=1e-2), stop_after=13)
+    run_to_end(resume_trainer(tmp_path / "split", {}))
+    split = weights(tmp_path / "split")
+    assert all(torch.equal(saved["weights"][k], split[k]) for k in split)
+
+
 def test_steps_may_be_raised_on_resume(corpus_file, tmp_path):
     run_to_end(make(corpus_file, tmp_path / "run", steps=8))
     again = resume_trainer(tmp_path / "run", {"steps": 12})
