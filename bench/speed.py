@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from chargen.config import ModelConfig, SamplingSettings, TrainConfig
 from chargen.model import CharRNN
-from chargen.train import usable_precisions
+from chargen.train import forward_loss, usable_precisions
 from chargen.sample import Sampler, StepModel
 from chargen.vocab import Vocab
 
@@ -64,9 +63,7 @@ def bare_step(config: ModelConfig, batch: int, seq: int, clip: bool = False, pre
     y = torch.randint(0, config.vocab_size, (batch, seq))
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits, _ = model(x)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        loss, _ = forward_loss(model, x, y, precision=precision)
         opt.zero_grad()
         loss.backward()
         if clip:

@@ -14,12 +14,11 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from chargen.config import ModelConfig, TrainConfig
 from chargen.errors import ChargenError
 from chargen.model import CharRNN
-from chargen.train import make_optimizer
+from chargen.train import forward_loss, make_optimizer
 
 REFERENCE = {"cell": "lstm", "layers": 2, "hidden_size": 256}
 REFERENCE_BATCH = {"batch_size": 32, "seq_len": 64}
@@ -47,9 +46,7 @@ def measure_speed(vocab_size: int, device: torch.device, precision: str, model: 
     x = torch.randint(0, vocab_size, (B, T), device=device)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits, _ = net(x)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), x.flatten())
+        loss, _ = forward_loss(net, x, x, precision=precision)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -82,7 +79,7 @@ def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str],
 
 
 def pick_precision(speeds: dict[str, float]) -> str:
-    """bf16 when it is clearly faster: per step it learns a hair less than fp32 (README, Benchmarks)."""
+    """bf16 when it is clearly faster (step for step it learns as well as fp32: README, Benchmarks)."""
     if "fp32" in speeds and speeds.get("bf16", 0.0) < BF16_MIN_SPEEDUP * speeds["fp32"]:
         return "fp32"
     return max(speeds, key=speeds.get)
@@ -104,17 +101,16 @@ def choose(minutes: float, speeds: dict[str, float], precision: str, large_chars
     """The recipe for `minutes` from measured speeds: the reference model's ({precision: chars/s}) and the
     large model's (None when the budget is too small for it to be worth timing)."""
     seconds = minutes * 60
-    budget = speeds[precision] * seconds  # characters the reference model can read in the budget
-    large_budget = (large_chars_per_s or 0.0) * seconds
-    if large_budget >= LARGE_BUDGET:
+    large = (large_chars_per_s or 0.0) * seconds >= LARGE_BUDGET
+    # Characters the chosen model can read in the budget, and how many passes over the text that is.
+    budget = (large_chars_per_s if large else speeds[precision]) * seconds
+    epochs = budget / max(train_chars, 1)
+    if large:
         # A GPU or a long budget: char-rnn's large model, longer windows, and dropout against overfitting.
-        budget = large_budget
-        epochs = budget / max(train_chars, 1)
         model = dict(LARGE, dropout=0.25 if epochs >= 20 else 0.1)
         train = dict(LARGE_BATCH, lr=2e-3, min_lr_ratio=0.02)
     elif budget < 5e6:
         # A few million characters: the 2x256 reference with a high learning rate learns fastest.
-        epochs = budget / max(train_chars, 1)
         model, train = dict(REFERENCE, dropout=0.0), dict(REFERENCE_BATCH, lr=5e-3, min_lr_ratio=0.02)
     else:
         # Tens of millions: the same model, a little gentler (a 2x384 did worse on tinyshakespeare in
@@ -122,7 +118,6 @@ def choose(minutes: float, speeds: dict[str, float], precision: str, large_chars
         # 1.21 against val 1.514), so dropout: at 13 passes 0.1 gave 1.500 and 0.2 1.512 (README,
         # Benchmarks). Up to ~10M characters, twice the steps of half the batch win (1.513 against
         # 1.527); beyond, the full batch does (1.491 against 1.525).
-        epochs = budget / max(train_chars, 1)
         model = dict(REFERENCE, dropout=0.2 if epochs >= 20 else 0.1 if epochs >= 10 else 0.0)
         train = dict(REFERENCE_BATCH, batch_size=16 if budget < 1e7 else 32, lr=4e-3, min_lr_ratio=0.02)
     train["precision"] = precision

@@ -123,6 +123,17 @@ def char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
+def forward_loss(model: CharRNN, x: torch.Tensor, y: torch.Tensor, state: State | None = None,
+                 precision: str = "fp32") -> tuple[torch.Tensor, State]:
+    """The training forward pass: (mean loss of targets y after inputs x, next state).
+
+    In bf16 the model runs under autocast; the softmax and loss are always fp32.
+    """
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        logits, state = model(x, state)
+    return char_loss(logits.float(), y), state
+
+
 @torch.no_grad()
 def evaluate(model: CharRNN, ids: np.ndarray, batch_size: int, seq_len: int, device: torch.device) -> float:
     """Loss in nats/char over all of `ids`, state carried across windows."""
@@ -303,9 +314,7 @@ class Trainer:
         cfg, pos = self.cfg, self.pos
         x, y = self.streams.window(pos.epoch, pos.window)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            logits, state = self.model(x, self.state)
-        loss = char_loss(logits.float(), y)  # the softmax in fp32 whatever the forward pass used
+        loss, state = forward_loss(self.model, x, y, self.state, cfg.precision)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
