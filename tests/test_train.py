@@ -79,6 +79,13 @@ def test_bf16_training_learns_keeps_fp32_weights_and_resumes_bitwise(corpus_file
     assert all(torch.equal(saved["weights"][k], split[k]) for k in split)
 
 
+def test_bf16_without_hardware_support_says_it_is_emulated(corpus_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "usable_precisions", lambda device: ["fp32"])
+    trainer = make(corpus_file, tmp_path / "run", precision="bf16")
+    assert any("bf16 is emulated here" in note and "--precision fp32" in note for note in trainer.notes)
+    assert not make(corpus_file, tmp_path / "other").notes  # fp32: nothing to say
+
+
 def test_steps_may_be_raised_on_resume(corpus_file, tmp_path):
     run_to_end(make(corpus_file, tmp_path / "run", steps=8))
     again = resume_trainer(tmp_path / "run", {"steps": 12})
