@@ -93,13 +93,13 @@ def plan(minutes: float, vocab_size: int, device: torch.device, precisions: list
     large_chars_per_s = None
     if speeds[precision] * minutes * 60 >= LARGE_BUDGET:  # only then can the large model be worth it: time it
         large_chars_per_s = measure_speed(vocab_size, device, precision, LARGE, LARGE_BATCH, steps=3)
-    return choose(minutes, speeds, precision, large_chars_per_s, train_chars)
+    return choose(minutes, speeds, large_chars_per_s, train_chars)
 
 
-def choose(minutes: float, speeds: dict[str, float], precision: str, large_chars_per_s: float | None,
-           train_chars: int) -> Recipe:
+def choose(minutes: float, speeds: dict[str, float], large_chars_per_s: float | None, train_chars: int) -> Recipe:
     """The recipe for `minutes` from measured speeds: the reference model's ({precision: chars/s}) and the
-    large model's (None when the budget is too small for it to be worth timing)."""
+    large model's in the precision picked (None when the budget is too small for it to be worth timing)."""
+    precision = pick_precision(speeds)
     seconds = minutes * 60
     large = (large_chars_per_s or 0.0) * seconds >= LARGE_BUDGET
     # Characters the chosen model can read in the budget, and how many passes over the text that is.
