@@ -27,7 +27,8 @@ import torch
 
 from chargen.config import ModelConfig, SamplingSettings, TrainConfig
 from chargen.model import CharRNN
-from chargen.train import forward_loss, usable_precisions
+from chargen.device import usable_precisions
+from chargen.loss import forward_loss
 from chargen.sample import Sampler, StepModel
 from chargen.vocab import Vocab
 
@@ -85,7 +86,8 @@ def full_loop_overhead(corpus: Path, rounds: int, block: int = 10) -> tuple[floa
     The two alternate in blocks of `block` steps and each keeps its median block, so a neighbour's
     burst of load on a shared machine hits both alike. The bare loop clips gradients too: like for like.
     """
-    from chargen.train import Step, new_trainer
+    from chargen.launch import new_trainer
+    from chargen.reports import Step
 
     cfg = TrainConfig(steps=10**9, eval_every=10**9, val_fraction=0.1, warmup_steps=10)
     chars = cfg.batch_size * cfg.seq_len * block

@@ -30,20 +30,28 @@ from chargen.config import (
     check_top_p,
     unescape,
 )
-from chargen.errors import ChargenError
+from chargen.errors import ChargenError, PeerFailed
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "corpora" / "shakespeare.txt"
 EXIT_INTERRUPTED = 130
+ARGV_KEY = "chargen.argv"  # the words after `chargen`, as typed: --nproc passes them on to every process
 
 
 class ChargenGroup(click.Group):
     """The error boundary: user errors become one line and exit 1, Ctrl-C exits 130, a closed pipe ends quietly."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV_KEY] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except PeerFailed:
+            raise click.exceptions.Exit(1) from None  # the main process printed the reason
         except ChargenError as e:
-            raise click.ClickException(str(e)) from None
+            rank = int(os.environ.get("RANK", "0"))
+            raise click.ClickException(f"process {rank}: {e}" if rank else str(e)) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
@@ -159,8 +167,11 @@ def _opt(name: str, cls, help: str, type=None, **kw):
 @click.option("--sample-length", type=int, default=400, show_default=True,
               help="Characters of sample printed to stdout at the end; 0 for none.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option("--nproc", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Train with N processes on this machine (torchrun's launcher, DistributedDataParallel); "
+                   "--batch-size is then each process's share of the streams.")
 def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, sample_length, quiet,
-          **options):
+          nproc, **options):
     """Train a model on CORPUS: text files, or folders of *.txt files (default: bundled Shakespeare).
 
     With a time budget (--minutes, the default), every option you leave out is chosen for the budget
@@ -169,25 +180,43 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
 
     Checkpoints, metrics and config go to CHECKPOINT_DIR/NAME. Ctrl-C saves a resumable checkpoint
     and exits 130; `chargen train --resume` continues it exactly.
+
+    Under torchrun (`torchrun --nproc-per-node N -m chargen train ...`), or with --nproc N, the
+    processes train one model together; only the first prints and writes checkpoints.
     """
+    from chargen import distributed
+
+    if nproc is not None and nproc > 1 and not distributed.launched_by_torchrun():
+        argv = _without_option(click.get_current_context().meta[ARGV_KEY], "--nproc")
+        _exit_for(distributed.launch(nproc, argv))
+    group = distributed.join()
+    try:
+        _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, sample_length,
+               quiet or not group.is_main, {k: v for k, v in options.items() if v is not None})
+    finally:
+        group.close()
+
+
+def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, sample_length,
+           quiet, given) -> None:
     from rich.console import Console
 
-    from chargen import display, runs, train as training
+    from chargen import display, launch, runs
+    from chargen.loss import LN2
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    given = {k: v for k, v in options.items() if v is not None}
     progress = _encoding_progress(console, quiet)
     if resume is not None:
-        run_dir = runs.find_run(resume or None, checkpoint_dir)
-        trainer = training.resume_trainer(run_dir, given, corpus_paths=list(corpus) or None, encoding=encoding,
-                                          allow_corpus_change=allow_corpus_change, progress=progress)
+        run_dir = group.on_main(lambda: runs.find_run(resume or None, checkpoint_dir))
+        trainer = launch.resume_trainer(run_dir, given, corpus_paths=list(corpus) or None, encoding=encoding,
+                                        allow_corpus_change=allow_corpus_change, progress=progress, group=group)
     else:
         paths = list(corpus) or [str(_bundled_corpus())]
         train_options = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
         model_options = {k: v for k, v in given.items() if k in MODEL_OPTIONS}
-        run_dir = checkpoint_dir / (name or runs.new_run_name(paths))
-        trainer = training.new_trainer(paths, model_options, train_options, run_dir, encoding=encoding or "utf-8",
-                                       max_vocab=max_vocab, progress=progress)
+        run_dir = checkpoint_dir / (name or group.broadcast(runs.new_run_name(paths)))
+        trainer = launch.new_trainer(paths, model_options, train_options, run_dir, encoding=encoding or "utf-8",
+                                     max_vocab=max_vocab, progress=progress, group=group)
 
     stop_requested = False
 
@@ -196,7 +225,8 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
         if stop_requested:
             raise KeyboardInterrupt
         stop_requested = True
-        console.print("stopping: finishing this step and saving a checkpoint (Ctrl-C again quits without saving)")
+        if group.is_main:
+            console.print("stopping: finishing this step and saving a checkpoint (Ctrl-C again quits without saving)")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -204,13 +234,15 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
     finally:
         signal.signal(signal.SIGINT, previous)
 
-    run_name = trainer.run_dir.name
     if finished.reason == "interrupted":
-        console.print(f"saved step {finished.step:,} to {finished.checkpoint}; "
-                      f"continue with: chargen train --resume {run_name} --checkpoint-dir {checkpoint_dir}")
+        if group.is_main:
+            console.print(f"saved step {finished.step:,} to {finished.checkpoint}; continue with: "
+                          f"{_train_command(group.world)} --resume {trainer.run_dir.name} --checkpoint-dir {checkpoint_dir}")
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    if not group.is_main:
+        return
     best = finished.best_val_loss
-    summary = f"best val loss {best:.4f} nats/char ({best / training.LN2:.3f} bpc)" if best is not None else "done"
+    summary = f"best val loss {best:.4f} nats/char ({best / LN2:.3f} bpc)" if best is not None else "done"
     if not quiet:
         console.print(f"finished at step {finished.step:,}: {summary}; checkpoints in {trainer.run_dir}")
     if sample_length > 0:
@@ -219,6 +251,45 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
             console.print(f"a sample at temperature 0.8 (more with: chargen sample -c {trainer.run_dir}):")
         _write_stream((chars[0] for chars in sampler.stream(sample_length)))
         click.echo()
+
+
+def _train_command(world: int) -> str:
+    """How the user started this run's processes, to repeat it."""
+    if world == 1:
+        return "chargen train"
+    from chargen.distributed import NPROC_ENV
+
+    if os.environ.get(NPROC_ENV):
+        return f"chargen train --nproc {world}"
+    return f"torchrun --nproc-per-node {world} -m chargen train"
+
+
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """`argv` less `option VALUE` / `option=VALUE` (the rest goes to every process as it was typed)."""
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == option:
+            skip = True
+        elif not word.startswith(option + "="):
+            kept.append(word)
+    return kept
+
+
+def _exit_for(outcome) -> None:
+    """The exit of a job of several processes, from how its processes ended."""
+    if outcome.interrupted:
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    if outcome.exit_code == 1:  # a user error, which the processes have printed
+        raise click.exceptions.Exit(1)
+    if outcome.failed_rank is not None:
+        # A crash or a kill: this line says which process ended the job.
+        code = outcome.exit_code
+        how = f"was killed by signal {-code}" if code < 0 else f"ended with exit code {code}"
+        raise ChargenError(f"process {outcome.failed_rank} of the job {how} and the others were stopped; "
+                           "the last saved checkpoint is intact, resume with --resume")
+    raise click.exceptions.Exit(0)
 
 
 def _bundled_corpus() -> Path:
@@ -415,7 +486,7 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
     from chargen.checkpoint import load_checkpoint
     from chargen.corpus import read_text
     from chargen.model import CharRNN
-    from chargen.train import LN2, evaluate as eval_loss
+    from chargen.loss import LN2, evaluate as eval_loss
     from chargen.vocab import Vocab
 
     path = runs.find_checkpoint(checkpoint, checkpoint_dir)

@@ -25,16 +25,23 @@ class Streams:
 
     Each epoch starts at an offset in [0, slack] drawn from (seed, epoch) alone, so epochs see the
     text cut at different places while any epoch's windows can be recomputed exactly on resume.
+    With `shard` = (rank, world), the text is laid out as world x B streams and this process reads
+    the rank-th block of B of them: N processes together do what one does with N x B streams.
     """
 
-    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, seed: int = 0) -> None:
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, seed: int = 0,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self.batch_size, self.seq_len, self.seed = batch_size, seq_len, seed
-        stream_len = (len(ids) - 1) // batch_size
+        rank, world = shard
+        streams = batch_size * world
+        self._rows = slice(rank * batch_size, (rank + 1) * batch_size)
+        stream_len = (len(ids) - 1) // streams
         if stream_len < seq_len:
-            need = batch_size * seq_len + 1
+            need = streams * seq_len + 1
+            processes = f" x {world} processes" if world > 1 else ""
             raise ChargenError(
                 f"the training text has {len(ids):,} characters, too few for one batch of "
-                f"--batch-size {batch_size} x --seq-len {seq_len} (needs {need:,}); "
+                f"--batch-size {batch_size}{processes} x --seq-len {seq_len} (needs {need:,}); "
                 "lower --batch-size or --seq-len, or add text"
             )
         whole = stream_len // seq_len
@@ -44,7 +51,7 @@ class Streams:
         step = ids.strides[0]
         # (B, stream_len + 1) view: no copy, also over a memory map.
         self._streams = np.lib.stride_tricks.as_strided(
-            ids, shape=(batch_size, stream_len + 1), strides=(stream_len * step, step), writeable=False
+            ids, shape=(streams, stream_len + 1), strides=(stream_len * step, step), writeable=False
         )
 
     def offset(self, epoch: int) -> int:
@@ -55,7 +62,7 @@ class Streams:
     def window(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets), each (B, T) int64: window `index` of epoch `epoch`."""
         start = self.offset(epoch) + index * self.seq_len
-        chunk = torch.from_numpy(self._streams[:, start : start + self.seq_len + 1].astype(np.int64))  # (B, T+1)
+        chunk = torch.from_numpy(self._streams[self._rows, start : start + self.seq_len + 1].astype(np.int64))  # (B, T+1)
         return chunk[:, :-1], chunk[:, 1:]
 
 

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from chargen.train import LN2, Evaluated, Finished, Note, Report, Started, Step
+from chargen.loss import LN2
+from chargen.reports import Evaluated, Finished, Note, Report, Started, Step
 
 PLAIN_EVERY_S = 10.0  # without a terminal, a progress line this often
 
@@ -38,7 +39,8 @@ def render(reports: Iterable[Report], console: Console, quiet: bool = False) -> 
 
 def _started(r: Started, console: Console) -> None:
     what = f"resuming {r.run_dir} from step {r.resumed_from}" if r.resumed_from is not None else f"run {r.run_dir}"
-    console.print(f"{escape(what)}: {r.params:,} parameters on {r.device}, "
+    processes = f" x {r.world_size} processes" if r.world_size > 1 else ""
+    console.print(f"{escape(what)}: {r.params:,} parameters on {r.device}{processes}, "
                   f"{r.train_chars:,} training / {r.val_chars:,} validation characters")
     for note in r.notes:
         console.print(f"note: {escape(note)}")

@@ -6,3 +6,7 @@ class ChargenError(Exception):
 
     The message is one sentence that says what was wrong and what to do about it.
     """
+
+
+class PeerFailed(ChargenError):
+    """In a job of several processes: the main process failed and printed why; the others exit 1 quietly."""

@@ -17,8 +17,9 @@ import torch
 
 from chargen.config import ModelConfig, TrainConfig
 from chargen.errors import ChargenError
+from chargen.loss import forward_loss
 from chargen.model import CharRNN
-from chargen.train import forward_loss, make_optimizer
+from chargen.optim import make_optimizer
 
 REFERENCE = {"cell": "lstm", "layers": 2, "hidden_size": 256}
 REFERENCE_BATCH = {"batch_size": 32, "seq_len": 64}
@@ -86,19 +87,24 @@ def pick_precision(speeds: dict[str, float]) -> str:
 
 
 def plan(minutes: float, vocab_size: int, device: torch.device, precisions: list[str], cell: str,
-         train_chars: int) -> Recipe:
-    """Measure this machine, then choose: the recipe for `minutes` of training on `train_chars` characters."""
-    speeds = measure_speeds(vocab_size, device, precisions, cell)
+         train_chars: int, world: int = 1) -> Recipe:
+    """Measure this machine, then choose: the recipe for `minutes` of training on `train_chars` characters.
+
+    With `world` processes training together, each is taken to run at the measured speed.
+    """
+    speeds = {p: s * world for p, s in measure_speeds(vocab_size, device, precisions, cell).items()}
     precision = pick_precision(speeds)
     large_chars_per_s = None
     if speeds[precision] * minutes * 60 >= LARGE_BUDGET:  # only then can the large model be worth it: time it
-        large_chars_per_s = measure_speed(vocab_size, device, precision, LARGE, LARGE_BATCH, steps=3)
-    return choose(minutes, speeds, large_chars_per_s, train_chars)
+        large_chars_per_s = world * measure_speed(vocab_size, device, precision, LARGE, LARGE_BATCH, steps=3)
+    return choose(minutes, speeds, large_chars_per_s, train_chars, world)
 
 
-def choose(minutes: float, speeds: dict[str, float], large_chars_per_s: float | None, train_chars: int) -> Recipe:
+def choose(minutes: float, speeds: dict[str, float], large_chars_per_s: float | None, train_chars: int,
+           world: int = 1) -> Recipe:
     """The recipe for `minutes` from measured speeds: the reference model's ({precision: chars/s}) and the
-    large model's in the precision picked (None when the budget is too small for it to be worth timing)."""
+    large model's in the precision picked (None when the budget is too small for it to be worth timing).
+    The batch chosen is the whole job's; with `world` processes each takes its share of the streams."""
     precision = pick_precision(speeds)
     seconds = minutes * 60
     large = (large_chars_per_s or 0.0) * seconds >= LARGE_BUDGET
@@ -121,12 +127,15 @@ def choose(minutes: float, speeds: dict[str, float], large_chars_per_s: float | 
         model = dict(REFERENCE, dropout=0.2 if epochs >= 20 else 0.1 if epochs >= 10 else 0.0)
         train = dict(REFERENCE_BATCH, batch_size=16 if budget < 1e7 else 32, lr=4e-3, min_lr_ratio=0.02)
     train["precision"] = precision
+    batch = train["batch_size"]
+    train["batch_size"] = max(1, round(batch / world))
     if precision == "bf16" and "fp32" in speeds:
         arithmetic = f"bf16 autocast ({speeds['bf16'] / speeds['fp32']:.1f}x the fp32 speed)"
     else:
         arithmetic = precision
     size = f"{model['cell']} {model['layers']}x{model['hidden_size']}"
+    shares = f" ({world} processes of {train['batch_size']})" if world > 1 else ""
     why = (f"{minutes:g} minutes at {budget / seconds:,.0f} chars/s in {arithmetic} is about {budget / 1e6:,.1f}M "
            f"characters ({epochs:,.1f} passes over the training text): {size}, dropout {model['dropout']:g}, "
-           f"batch {train['batch_size']} x {train['seq_len']}, lr {train['lr']:g}")
+           f"batch {batch}{shares} x {train['seq_len']}, lr {train['lr']:g}")
     return Recipe(model, train, why)

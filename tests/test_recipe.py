@@ -2,7 +2,8 @@ import torch
 
 from chargen import recipe
 from chargen.config import TrainConfig
-from chargen.train import new_trainer
+from chargen.device import usable_precisions
+from chargen.launch import new_trainer
 
 from conftest import TINY_MODEL
 
@@ -48,7 +49,7 @@ def test_bf16_only_when_clearly_faster():
 
 
 def test_measured_speed_is_positive_in_both_precisions():
-    for precision in ("fp32", "bf16"):  # bf16 is emulated where the CPU lacks it: slow, but it runs
+    for precision in usable_precisions(torch.device("cpu")):
         speed = recipe.measure_speed(30, torch.device("cpu"), precision, {"hidden_size": 16}, {"batch_size": 2, "seq_len": 4},
                                      steps=1)
         assert speed > 0

@@ -4,11 +4,13 @@ import math
 import pytest
 import torch
 
-from chargen import runs, train
+from chargen import budget, device, loss, runs, train
 from chargen.checkpoint import load_checkpoint
 from chargen.config import TrainConfig
 from chargen.errors import ChargenError
-from chargen.train import Evaluated, Finished, Note, Step, learning_rate, new_trainer, resume_trainer
+from chargen.launch import new_trainer, resume_trainer
+from chargen.reports import Evaluated, Finished, Note, Step
+from chargen.schedule import learning_rate
 
 from conftest import TINY_MODEL, TINY_TRAIN
 
@@ -66,6 +68,11 @@ def test_resume_from_any_save_point_is_bitwise_identical(corpus_file, tmp_path, 
     assert all(torch.equal(whole[k], split[k]) for k in whole)
 
 
+needs_bf16 = pytest.mark.skipif("bf16" not in device.usable_precisions(torch.device("cpu")),
+                                reason="this CPU has no bf16 arithmetic (AVX-512 BF16 or AMX)")
+
+
+@needs_bf16
 def test_bf16_training_learns_keeps_fp32_weights_and_resumes_bitwise(corpus_file, tmp_path):
     whole = make(corpus_file, tmp_path / "whole", precision="bf16", lr=1e-2)
     evals = [r for r in run_to_end(whole) if isinstance(r, Evaluated)]
@@ -79,11 +86,25 @@ def test_bf16_training_learns_keeps_fp32_weights_and_resumes_bitwise(corpus_file
     assert all(torch.equal(saved["weights"][k], split[k]) for k in split)
 
 
-def test_bf16_without_hardware_support_says_it_is_emulated(corpus_file, tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "usable_precisions", lambda device: ["fp32"])
-    trainer = make(corpus_file, tmp_path / "run", precision="bf16")
-    assert any("bf16 is emulated here" in note and "--precision fp32" in note for note in trainer.notes)
+def test_bf16_without_hardware_support_is_refused_with_the_fix(corpus_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(device, "usable_precisions", lambda where: ["fp32"])
+    with pytest.raises(ChargenError, match="--precision bf16 needs bf16 arithmetic, which this CPU .* use --precision fp32"):
+        make(corpus_file, tmp_path / "run", precision="bf16")
     assert not make(corpus_file, tmp_path / "other").notes  # fp32: nothing to say
+
+
+def test_a_bf16_run_resumed_without_bf16_goes_on_in_fp32_and_says_so(corpus_file, tmp_path, monkeypatch):
+    from chargen.checkpoint import save_checkpoint
+
+    run_to_end(make(corpus_file, tmp_path / "run", steps=4))
+    path = tmp_path / "run" / runs.LATEST
+    payload = load_checkpoint(path)
+    payload["train_config"]["precision"] = "bf16"  # as if trained on a machine with bf16
+    save_checkpoint(path, payload)
+    monkeypatch.setattr(device, "usable_precisions", lambda where: ["fp32"])
+    resumed = resume_trainer(tmp_path / "run", {"steps": 8})
+    assert resumed.cfg.precision == "fp32" and any("continues in fp32" in n for n in resumed.notes)
+    assert run_to_end(resumed)[-1].step == 8
 
 
 def test_steps_may_be_raised_on_resume(corpus_file, tmp_path):
@@ -132,14 +153,14 @@ def test_a_new_run_will_not_overwrite_an_existing_one(corpus_file, tmp_path):
 
 def nan_on_calls(monkeypatch, bad_calls):
     calls = {"n": 0}
-    real = train.char_loss
+    real = loss.char_loss
 
-    def loss(logits, targets):
+    def nan_loss(logits, targets):
         calls["n"] += 1
         value = real(logits, targets)
         return value * float("nan") if bad_calls(calls["n"]) else value
 
-    monkeypatch.setattr(train, "char_loss", loss)
+    monkeypatch.setattr(loss, "char_loss", nan_loss)
 
 
 def test_a_non_finite_loss_skips_the_update(corpus_file, tmp_path, monkeypatch):
@@ -204,7 +225,7 @@ def test_a_minutes_budget_is_calibrated_into_steps(corpus_file, tmp_path, fake_c
     reports = run_to_end(trainer)
     assert any("minutes is about" in r.message for r in reports if isinstance(r, Note))
     steps = [r for r in reports if isinstance(r, Step)]
-    assert steps[-1].total is not None and steps[-1].step >= train.CALIBRATION_STEPS[1]
+    assert steps[-1].total is not None and steps[-1].step >= budget.CALIBRATION_STEPS[1]
 
 
 def test_metrics_newer_than_the_resume_point_are_dropped(tmp_path):

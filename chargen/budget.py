@@ -1,0 +1,61 @@
+"""Turn a --minutes budget into the run's step count, so the learning-rate schedule ends when the time does."""
+
+from __future__ import annotations
+
+CALIBRATION_STEPS = (5, 25)  # the first estimate comes from the speed of these steps
+REAIM_EVERY = 50  # then the estimate is renewed every this many steps
+
+
+class Budget:
+    """The step at which a wall-clock budget runs out, re-aimed as the speed drifts.
+
+    The speed of a few early steps gives the first estimate; every REAIM_EVERY steps it is renewed
+    from the speed measured so far and the measured cost of evaluating, since a shared machine's
+    speed drifts (and a busy start would otherwise cut the run short). Times are whatever clock the
+    caller reads; the budget never reads one itself.
+    """
+
+    def __init__(self, minutes: float, now: float, step: int, eval_every: int, eval_cost_in_steps: float,
+                 chars_per_step: int) -> None:
+        self.minutes = minutes
+        self.start, self.deadline = now, now + minutes * 60
+        self.start_step = step
+        self.eval_every = eval_every
+        # Before an evaluation has been timed: its cost guessed as this many training steps.
+        self.eval_cost_in_steps = eval_cost_in_steps
+        self.chars_per_step = chars_per_step
+        self.paused_s, self.pauses = 0.0, 0
+        self._mark: tuple[int, float] | None = None
+
+    def expired(self, now: float) -> bool:
+        return now >= self.deadline
+
+    def plan(self, step: int, total: int | None, now: float) -> tuple[int | None, str | None]:
+        """After `step` steps: the (possibly new) total step count, and a note when it is first set."""
+        done = step - self.start_step
+        if total is None:
+            if done == CALIBRATION_STEPS[0]:
+                self._mark = (step, now)
+            elif done >= CALIBRATION_STEPS[1] and self._mark is not None:
+                per_step = (now - self._mark[1]) / (step - self._mark[0])
+                total = self._aim(step, per_step, now)
+                return total, (f"measured {self.chars_per_step / per_step:,.0f} chars/s: {self.minutes:g} "
+                               f"minutes is about {total - self.start_step:,} steps")
+        elif done % REAIM_EVERY == 0 and step < total:
+            total = self._aim(step, (now - self.start - self.paused_s) / done, now)
+        return total, None
+
+    def after_pause(self, paused_at: float, resumed_at: float) -> None:
+        """Count the time an evaluation and save took: it is not training time, and it will recur."""
+        self.paused_s += resumed_at - paused_at
+        self.pauses += 1
+
+    def _aim(self, step: int, seconds_per_step: float, now: float) -> int:
+        """The step at which the budget runs out, counting the evaluations on the way."""
+        if self.pauses:
+            eval_s = self.paused_s / self.pauses
+        else:
+            eval_s = self.eval_cost_in_steps * seconds_per_step
+        per_step = seconds_per_step + eval_s / self.eval_every
+        steps_left = max(1, int(0.98 * (self.deadline - now - eval_s) / per_step))
+        return step + steps_left

@@ -1,0 +1,156 @@
+"""Starting a run (its recipe chosen for a time budget) and resuming one exactly where it stopped."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from chargen import runs
+from chargen.checkpoint import load_checkpoint
+from chargen.config import DEFAULT_MINUTES, LENGTH_OPTIONS, ModelConfig, TrainConfig
+from chargen.corpus import load_corpus
+from chargen.data import Streams
+from chargen.device import check_precision, has_precision, resolve_device, usable_precisions
+from chargen.distributed import Single
+from chargen.errors import ChargenError
+from chargen.train import Trainer
+from chargen.vocab import Vocab
+
+# Options that may differ on resume: how long to go on, and where, how verbosely and in what arithmetic to run.
+RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "device", "precision"}
+
+
+def new_trainer(
+    corpus_paths: list[str],
+    model_options: dict[str, Any],
+    train: TrainConfig | dict[str, Any],
+    run_dir: Path,
+    *,
+    encoding: str = "utf-8",
+    max_vocab: int | None = None,
+    progress=None,
+    group: Single | None = None,
+) -> Trainer:
+    """A fresh run in `run_dir` (which must not hold a run yet).
+
+    `model_options` and a `train` dict hold only the options the user chose. A run with a time budget
+    (the default) then gets the recipe that suits the budget on this machine for every option left
+    unchosen; a full TrainConfig is taken as it is. Under torchrun the main process plans the recipe
+    and every process gets the same.
+    """
+    group = group or Single()
+
+    def check_run_dir() -> None:
+        if (run_dir / runs.LATEST).exists() or (run_dir / runs.BEST).exists():
+            raise ChargenError(f"run {run_dir} already exists; continue it with --resume {run_dir.name} or pick another --name")
+        runs.ensure_writable(run_dir.parent)
+
+    group.on_main(check_run_dir)
+    chosen = dict(train) if isinstance(train, dict) else None
+    cfg = TrainConfig(**chosen) if chosen is not None else train
+    if all(getattr(cfg, n) is None for n in LENGTH_OPTIONS):
+        cfg = replace(cfg, minutes=DEFAULT_MINUTES)
+    extra = {"max_vocab": max_vocab} if max_vocab is not None else {}
+    corpus = group.main_first(lambda: load_corpus(corpus_paths, encoding=encoding, progress=progress, **extra))
+    notes = []
+    if chosen is not None and cfg.minutes is not None:
+        from chargen import recipe
+
+        def plan() -> recipe.Recipe:
+            device = resolve_device(cfg.device, group.local_rank)
+            if "precision" in chosen:
+                check_precision(chosen["precision"], device)
+            precisions = [chosen["precision"]] if "precision" in chosen else usable_precisions(device)
+            return recipe.plan(cfg.minutes, corpus.vocab.size, device, precisions, model_options.get("cell", "lstm"),
+                               int(len(corpus) * (1 - cfg.val_fraction)), world=group.world)
+
+        picked = group.on_main(plan)
+        model_options = {**picked.model, **model_options}
+        cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen})
+        notes.append(f"recipe: {picked.why} (options you give explicitly take precedence)")
+    model_config = ModelConfig(vocab_size=corpus.vocab.size, **model_options)
+    trainer = Trainer(run_dir, corpus, model_config, cfg, group=group)
+    trainer.notes.extend(notes)
+    return trainer
+
+
+def resume_trainer(
+    run_dir: Path,
+    overrides: dict[str, Any],
+    *,
+    corpus_paths: list[str] | None = None,
+    encoding: str | None = None,
+    allow_corpus_change: bool = False,
+    progress=None,
+    group: Single | None = None,
+) -> Trainer:
+    """Continue the run in `run_dir` from its latest checkpoint, exactly.
+
+    `overrides` holds only options the user gave explicitly; any that would change the model or the
+    training recipe is refused, naming both values, since it would silently break the continuation.
+    The main process reads the checkpoint and hands it to the others, so only its machine needs it.
+    """
+    group = group or Single()
+
+    def read() -> dict[str, Any]:
+        payload = load_checkpoint(run_dir / runs.LATEST) if (run_dir / runs.LATEST).is_file() else None
+        if payload is None or "resume" not in payload:
+            raise ChargenError(f"run {run_dir} has no resumable checkpoint ({runs.LATEST}); start it afresh instead")
+        return payload
+
+    payload = group.on_main(read)
+    saved_world = payload.get("world_size", 1)
+    if saved_world != group.world:
+        raise ChargenError(f"run {run_dir.name} was trained by {saved_world} process(es) and this job has "
+                           f"{group.world}; resume it with {saved_world} (torchrun --nproc-per-node {saved_world}, "
+                           f"or chargen train --nproc {saved_world}), since each process carries its own streams' state")
+    model_config = ModelConfig(**payload["model_config"])
+    saved_cfg = TrainConfig(**payload["train_config"])
+    conflicts = []
+    for name, value in overrides.items():
+        if name in RESUME_FREE:
+            continue
+        saved = getattr(model_config, name, getattr(saved_cfg, name, None))
+        if value != saved:
+            conflicts.append(f"--{name.replace('_', '-')} {value} (the run has {saved})")
+    if conflicts:
+        raise ChargenError(f"cannot resume {run_dir.name} with different settings: {'; '.join(conflicts)}; "
+                           "drop those options or start a new run")
+    length = {n: overrides[n] for n in LENGTH_OPTIONS if overrides.get(n) is not None}
+    cfg = replace(saved_cfg, **{**{n: None for n in LENGTH_OPTIONS}, **length}) if length else saved_cfg
+    for name in RESUME_FREE.difference(LENGTH_OPTIONS):
+        if name in overrides:
+            cfg = replace(cfg, **{name: overrides[name]})
+    notes = []
+    if "precision" not in overrides and not has_precision(cfg.precision, resolve_device(cfg.device, group.local_rank)):
+        # Trained where bf16 is fast, resumed where it does not exist: go on in fp32 rather than fail.
+        cfg = replace(cfg, precision="fp32")
+        notes.append(f"this device has no bf16 arithmetic: the run continues in fp32 (it was trained in "
+                     f"{saved_cfg.precision}), so it will not match a continuation on the original hardware bit for bit")
+
+    saved_corpus = payload["corpus"]
+    vocab = Vocab(payload["vocab"])
+    paths = corpus_paths or saved_corpus["sources"]
+    if not corpus_paths and (gone := [p for p in paths if not Path(p).is_file()]):
+        raise ChargenError(f"the run's corpus {gone[0]} is gone; name the corpus again: "
+                           f"chargen train CORPUS --resume {run_dir.name}")
+    enc = encoding or saved_corpus["encoding"]
+    corpus = group.main_first(lambda: load_corpus(paths, encoding=enc, vocab=vocab, progress=progress))
+    if corpus.sha256 != saved_corpus["sha256"] and not allow_corpus_change:
+        raise ChargenError(
+            f"the corpus changed since step {payload['position']['step']} "
+            f"({saved_corpus['chars']:,} chars, sha256 {saved_corpus['sha256'][:12]} -> {len(corpus):,} chars, "
+            f"sha256 {corpus.sha256[:12]}); pass --allow-corpus-change to continue on the new text"
+        )
+    minutes_extra = length.get("minutes")
+    if "steps" in length:
+        payload["position"]["total_steps"] = length["steps"]
+    elif "epochs" in length:
+        windows = Streams(corpus.split(cfg.val_fraction)[0], cfg.batch_size, cfg.seq_len,
+                          shard=(0, group.world)).windows_per_epoch
+        payload["position"]["total_steps"] = max(1, math.ceil(length["epochs"] * windows))
+    trainer = Trainer(run_dir, corpus, model_config, cfg, resume=payload, minutes_extra=minutes_extra, group=group)
+    trainer.notes.extend(notes)
+    return trainer

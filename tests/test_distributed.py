@@ -1,0 +1,142 @@
+"""Training with several processes (torchrun's launcher, gloo on CPU): the same computation as one process
+with the whole batch, resumable bit for bit, and a job that ends cleanly when one of its processes dies."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from chargen.checkpoint import load_checkpoint
+from chargen.cli import _without_option, cli
+from chargen.errors import ChargenError
+from chargen.launch import resume_trainer
+
+from conftest import TEXT, TINY_MODEL
+
+pytestmark = pytest.mark.slow
+
+FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_MODEL.items()]
+FLAGS += ["--seq-len=16", "--warmup-steps=2", "--eval-every=10", "--sample-length=0", "-q"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp")
+    (root / "corpus.txt").write_text(TEXT * 3)
+    return root
+
+
+def launch(folder, *args):
+    """`chargen train --nproc 2 ...` in a real process: torchrun's agent and two workers."""
+    return subprocess.Popen([sys.executable, "-m", "chargen", "train", "corpus.txt", "--nproc", "2", *FLAGS, *args],
+                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc, timeout=120):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def weights(folder, name):
+    return load_checkpoint(folder / "checkpoints" / name / "latest.pt")["weights"]
+
+
+def metrics(folder, name):
+    return [json.loads(line) for line in (folder / "checkpoints" / name / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def two_process_run(folder):
+    code, err = finish(launch(folder, "--batch-size=4", "--steps=60", "--name=two"))
+    assert code == 0, err
+    return folder / "checkpoints" / "two"
+
+
+def test_two_processes_compute_what_one_does_with_the_doubled_batch(folder, two_process_run, monkeypatch):
+    monkeypatch.chdir(folder)
+    result = CliRunner().invoke(cli, ["train", "corpus.txt", *FLAGS, "--batch-size=8", "--steps=60", "--name=one"])
+    assert result.exit_code == 0, result.output
+    one, two = weights(folder, "one"), weights(folder, "two")
+    for k in one:
+        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-5)
+    m1, m2 = metrics(folder, "one"), metrics(folder, "two")
+    assert [r["step"] for r in m1] == [r["step"] for r in m2] == [10, 20, 30, 40, 50, 60]
+    for a, b in zip(m1, m2):
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5)
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+    saved = load_checkpoint(two_process_run / "latest.pt")
+    assert saved["world_size"] == 2 and len(saved["resume"]["rng"]) == 2
+    assert saved["resume"]["state"][0].shape[1] == 8  # both processes' streams, as one process would hold them
+
+
+def wait_for(path: Path, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def workers(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+@pytest.fixture(scope="module")
+def long_reference(folder):
+    code, err = finish(launch(folder, "--batch-size=4", "--steps=400", "--dropout=0.1", "--name=reference"))
+    assert code == 0, err
+    return weights(folder, "reference")
+
+
+def resume(folder, name):
+    proc = subprocess.run([sys.executable, "-m", "chargen", "train", "--nproc", "2", "--resume", name, "-q",
+                           "--sample-length=0"], cwd=folder, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_ctrl_c_stops_every_process_at_one_step_and_resumes_bitwise(folder, long_reference):
+    proc = launch(folder, "--batch-size=4", "--steps=400", "--dropout=0.1", "--name=stopped")
+    wait_for(folder / "checkpoints" / "stopped" / "latest.pt", proc)
+    proc.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends the launcher
+    code, err = finish(proc)
+    if code == 0:
+        pytest.skip("the run finished before the interrupt on this machine")
+    assert code == 130, err
+    assert "continue with: chargen train --nproc 2 --resume stopped" in err and "Traceback" not in err
+    assert 0 < load_checkpoint(folder / "checkpoints" / "stopped" / "latest.pt")["position"]["step"] < 400
+    resume(folder, "stopped")
+    resumed = weights(folder, "stopped")
+    assert all(torch.equal(resumed[k], long_reference[k]) for k in resumed)
+
+
+def test_a_killed_process_ends_the_job_and_the_run_resumes_bitwise(folder, long_reference):
+    proc = launch(folder, "--batch-size=4", "--steps=400", "--dropout=0.1", "--name=killed")
+    wait_for(folder / "checkpoints" / "killed" / "latest.pt", proc)
+    running = workers(proc.pid)
+    if proc.poll() is not None or not running:
+        pytest.skip("the run finished before the kill on this machine")
+    subprocess.run(["kill", "-9", str(running[-1])])
+    code, err = finish(proc, timeout=60)  # no hang: the agent stops the survivor
+    if code == 0:
+        pytest.skip("the run finished before the kill on this machine")
+    assert code == 1 and "was killed by signal 9 and the others were stopped" in err
+    assert "Traceback" not in err
+    assert not workers(proc.pid)
+    resume(folder, "killed")
+    resumed = weights(folder, "killed")
+    assert all(torch.equal(resumed[k], long_reference[k]) for k in resumed)
+
+
+def test_resuming_with_another_number_of_processes_is_refused(two_process_run):
+    with pytest.raises(ChargenError, match=r"trained by 2 process\(es\) and this job has 1; resume it with 2"):
+        resume_trainer(two_process_run, {})
+
+
+def test_only_the_nproc_option_is_taken_out_of_the_command_line():
+    argv = ["train", "c.txt", "--nproc", "2", "--steps", "5", "--nproc=3", "--name", "x"]
+    assert _without_option(argv, "--nproc") == ["train", "c.txt", "--steps", "5", "--name", "x"]
