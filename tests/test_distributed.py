@@ -140,3 +140,55 @@ def test_resuming_with_another_number_of_processes_is_refused(two_process_run):
 def test_only_the_nproc_option_is_taken_out_of_the_command_line():
     argv = ["train", "c.txt", "--nproc", "2", "--steps", "5", "--nproc=3", "--name", "x"]
     assert _without_option(argv, "--nproc") == ["train", "c.txt", "--steps", "5", "--name", "x"]
+
+
+def _diverging_rank(rank: int, port: int, corpus: str, run_dir: str, out: str) -> None:
+    """One process of a 2-process job whose loss turns NaN after step 12 (torch.multiprocessing, env://)."""
+    import os
+
+    from chargen import loss
+    from chargen.config import TrainConfig
+    from chargen.distributed import Distributed
+    from chargen.launch import new_trainer
+    from chargen.reports import Note
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    group = Distributed()
+    real, calls = loss.char_loss, [0]
+
+    def nan_later(logits, targets):
+        calls[0] += 1
+        return real(logits, targets) * (float("nan") if calls[0] > 12 else 1.0)
+
+    loss.char_loss = nan_later
+    cfg = TrainConfig(batch_size=2, seq_len=16, warmup_steps=2, eval_every=4, steps=40)
+    trainer = new_trainer([corpus], TINY_MODEL, cfg, Path(run_dir), group=group)
+    notes = []
+    try:
+        for report in trainer.run():
+            if isinstance(report, Note):
+                notes.append(report.message)
+    except ChargenError as e:
+        notes.append(f"error: {e}")
+    group.close()
+    Path(f"{out}.{rank}").write_text(json.dumps(notes))
+
+
+def test_divergence_rolls_back_in_every_process_alike(folder, tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = str(tmp_path / "notes")
+    mp.spawn(_diverging_rank, args=(port, str(folder / "corpus.txt"), str(tmp_path / "run"), out), nprocs=2)
+    notes = [json.loads(Path(f"{out}.{rank}").read_text()) for rank in (0, 1)]
+    assert notes[0] == notes[1]  # the same skips, rollbacks and final error in both processes
+    assert sum("rolled back to step 12" in n for n in notes[0]) == 3
+    assert notes[0][-1].startswith("error: training diverged")
+    saved = load_checkpoint(tmp_path / "run" / "latest.pt")
+    assert saved["position"]["step"] == 12 and all(torch.isfinite(w).all() for w in saved["weights"].values())
