@@ -32,7 +32,7 @@ from chargen.config import (
 )
 from chargen.errors import ChargenError, PeerFailed
 
-BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "corpora" / "shakespeare.txt"
+BUNDLED_CORPUS = "shakespeare.txt"  # in the package chargen.corpora (the top-level corpora/ folder)
 EXIT_INTERRUPTED = 130
 ARGV_KEY = "chargen.argv"  # the words after `chargen`, as typed: --nproc passes them on to every process
 
@@ -293,9 +293,15 @@ def _exit_for(outcome) -> None:
 
 
 def _bundled_corpus() -> Path:
-    if not BUNDLED_CORPUS.is_file():
+    from importlib.resources import files
+
+    try:
+        path = Path(str(files("chargen.corpora") / BUNDLED_CORPUS))
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
         raise ChargenError(f"the bundled corpus {BUNDLED_CORPUS} is not installed; name a corpus to train on")
-    return BUNDLED_CORPUS
+    return path
 
 
 def _encoding_progress(console, quiet: bool):

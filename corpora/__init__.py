@@ -1,0 +1,1 @@
+"""The bundled corpora, installed as `chargen.corpora` so that importlib.resources finds them in any install."""
