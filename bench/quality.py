@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
-def run(corpus: Path, length: tuple[str, float], extra: list[str]) -> dict:
+def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None) -> dict:
+    """Train with `chargen train CORPUS --LENGTH VALUE EXTRA...`; `after(run_dir)` may look at the run before
+    it is deleted, and what it returns is kept as "after"."""
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "chargen", "train", str(corpus), f"--{length[0]}", f"{length[1]:g}",
@@ -32,11 +34,12 @@ def run(corpus: Path, length: tuple[str, float], extra: list[str]) -> dict:
         wall = time.perf_counter() - t
         records = [json.loads(line) for line in (Path(tmp) / "q" / "metrics.jsonl").read_text().splitlines()]
         config = json.loads((Path(tmp) / "q" / "config.json").read_text())
+        looked = after(Path(tmp) / "q") if after else None
     final = records[-1]
-    best = min(r["val_loss"] for r in records)
+    best = min(r["val_loss"] for r in records if r["val_loss"] is not None)
     return {length[0]: length[1], "extra": extra, "steps": final["step"], "final_val_loss": final["val_loss"],
             "final_val_bpc": final["val_loss"] / math.log(2), "best_val_loss": best, "wall_s": wall,
-            "model": config["model"], "train": config["train"],
+            "model": config["model"], "train": config["train"], "after": looked,
             "curve": [{k: r[k] for k in ("step", "train_loss", "val_loss", "elapsed_s")} for r in records]}
 
 

@@ -21,7 +21,7 @@ import torch
 
 from chargen.errors import ChargenError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: several processes' generators, line mode, a parent model; version 1 files still load
 TMP_MARKER = ".tmp-"  # temporary files are named .<name>.tmp-<pid> beside their target
 
 

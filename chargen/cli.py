@@ -157,6 +157,8 @@ def _opt(name: str, cls, help: str, type=None, **kw):
 @_opt("device", TrainConfig, "auto, cpu, cuda, cuda:N or mps.", type=str)
 @_opt("precision", TrainConfig, "Forward-pass arithmetic in training; bf16 where the hardware has it "
       "(the time-budget recipe measures both).", type=click.Choice(PRECISIONS))
+@click.option("--lines", "lines", flag_value=True, default=None,
+              help="Line mode: each non-empty line is one item (a name, a title), learned from its start to its end.")
 @click.option("--encoding", default=None, help="Text encoding of the corpus. [default: utf-8]")
 @click.option("--max-vocab", type=int, default=None, help="Refuse corpora with more distinct characters. [default: 20000]")
 @checkpoint_dir_option
@@ -164,14 +166,17 @@ def _opt(name: str, cls, help: str, type=None, **kw):
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[RUN]",
               help="Continue a run exactly where it stopped (default: the most recent run).")
 @click.option("--allow-corpus-change", is_flag=True, help="On --resume, accept a corpus that differs from the run's.")
+@click.option("--init-from", metavar="RUN|FILE", default=None,
+              help="Start from a trained model (a run or checkpoint file): fine-tune its weights on CORPUS, "
+                   "keeping its architecture; characters it never saw are added.")
 @click.option("--sample-length", type=int, default=400, show_default=True,
               help="Characters of sample printed to stdout at the end; 0 for none.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--nproc", type=click.IntRange(min=1), default=None, metavar="N",
               help="Train with N processes on this machine (torchrun's launcher, DistributedDataParallel); "
                    "--batch-size is then each process's share of the streams.")
-def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, sample_length, quiet,
-          nproc, **options):
+def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from, sample_length,
+          quiet, nproc, **options):
     """Train a model on CORPUS: text files, or folders of *.txt files (default: bundled Shakespeare).
 
     With a time budget (--minutes, the default), every option you leave out is chosen for the budget
@@ -191,14 +196,14 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
         _exit_for(distributed.launch(nproc, argv))
     group = distributed.join()
     try:
-        _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, sample_length,
-               quiet or not group.is_main, {k: v for k, v in options.items() if v is not None})
+        _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from,
+               sample_length, quiet or not group.is_main, {k: v for k, v in options.items() if v is not None})
     finally:
         group.close()
 
 
-def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, sample_length,
-           quiet, given) -> None:
+def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from,
+           sample_length, quiet, given) -> None:
     from rich.console import Console
 
     from chargen import display, launch, runs
@@ -206,6 +211,8 @@ def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, all
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     progress = _encoding_progress(console, quiet)
+    if resume is not None and init_from is not None:
+        raise ChargenError("--init-from starts a new run from a model; --resume continues a run: use one of them")
     if resume is not None:
         run_dir = group.on_main(lambda: runs.find_run(resume or None, checkpoint_dir))
         trainer = launch.resume_trainer(run_dir, given, corpus_paths=list(corpus) or None, encoding=encoding,
@@ -215,8 +222,9 @@ def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, all
         train_options = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
         model_options = {k: v for k, v in given.items() if k in MODEL_OPTIONS}
         run_dir = checkpoint_dir / (name or group.broadcast(runs.new_run_name(paths)))
+        parent = group.on_main(lambda: runs.find_checkpoint(init_from, checkpoint_dir)) if init_from else None
         trainer = launch.new_trainer(paths, model_options, train_options, run_dir, encoding=encoding or "utf-8",
-                                     max_vocab=max_vocab, progress=progress, group=group)
+                                     max_vocab=max_vocab, progress=progress, group=group, init_from=parent)
 
     stop_requested = False
 
@@ -246,11 +254,14 @@ def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, all
     if not quiet:
         console.print(f"finished at step {finished.step:,}: {summary}; checkpoints in {trainer.run_dir}")
     if sample_length > 0:
-        sampler = trainer.sampler(temperature=0.8, seed=trainer.cfg.seed)
         if not quiet:
             console.print(f"a sample at temperature 0.8 (more with: chargen sample -c {trainer.run_dir}):")
-        _write_stream((chars[0] for chars in sampler.stream(sample_length)))
-        click.echo()
+        if trainer.cfg.lines:
+            click.echo(trainer.sample_text(sample_length, seed=trainer.cfg.seed))
+        else:
+            sampler = trainer.sampler(temperature=0.8, seed=trainer.cfg.seed)
+            _write_stream((chars[0] for chars in sampler.stream(sample_length)))
+            click.echo()
 
 
 def _train_command(world: int) -> str:
@@ -385,15 +396,27 @@ def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path):
 @click.option("--num-samples", type=int, default=1, show_default=True, callback=_checked(check_length),
               help="Independent samples, generated together in one batch.")
 @click.option("--stop", default=None, help="Stop a sample once it has generated this string.")
-def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, length, num_samples, stop):
-    """Stream generated text to stdout."""
+@click.option("--new-only", is_flag=True,
+              help="Line-mode models: print only items that are not in the training file.")
+def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, length, num_samples, stop, new_only):
+    """Stream generated text to stdout.
+
+    A line-mode model (trained with --lines) prints NUM_SAMPLES complete items, one per line, and says on
+    stderr how many were in its training set, in its validation set, and new; --length is then the
+    longest an item may grow.
+    """
     from chargen.config import SamplingSettings
     from chargen.sample import Sampler
 
-    _, model, vocab = load_for_sampling(checkpoint, checkpoint_dir)
+    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir)
     _check_terminal_can_show(vocab.chars)
     settings = SamplingSettings(temperature, top_k, top_p)
     sampler = Sampler(model, vocab, settings, seed=seed, batch_size=num_samples)
+    if is_line_mode(payload):
+        _sample_items(payload, sampler, prime, length, num_samples, new_only)
+        return
+    if new_only:
+        raise ChargenError("--new-only is for line-mode models (trained with --lines), whose samples are items")
     if prime:
         sampler.feed(prime)
     stop = unescape(stop) if stop else None  # let users type --stop '\n\n'
@@ -406,6 +429,41 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
         click.echo(("\n" if i else "") + prime + text)
 
 
+def is_line_mode(payload) -> bool:
+    return bool(payload.get("train_config", {}).get("lines"))
+
+
+def _sample_items(payload, sampler, prime: str, length: int, count: int, new_only: bool) -> None:
+    """Complete items, one per line; a tally of where they come from on stderr."""
+    from chargen.novelty import ItemSets
+    from chargen.sample import generate_items
+
+    try:
+        known = ItemSets.of(payload)
+    except ChargenError as e:
+        if new_only:
+            raise
+        known = None
+        click.echo(f"note: {e}", err=True)
+    printed, tally = 0, {"train": 0, "val": 0, "new": 0}
+    rounds = 0
+    while printed < count and rounds < (20 if new_only else 1):  # --new-only draws again for what it dropped
+        rounds += 1
+        for item in generate_items(sampler, prime, length):
+            where = known.where(item) if known else "new"
+            tally[where] += 1
+            if printed < count and (where == "new" or not new_only):
+                click.echo(item)
+                printed += 1
+    if known:
+        drawn = sum(tally.values())
+        click.echo(f"{drawn} item(s) generated: {tally['train']} in the training set, {tally['val']} in the "
+                   f"validation set, {tally['new']} new" + (f"; {printed} new printed" if new_only else ""), err=True)
+    if printed < count:
+        raise ChargenError(f"only {printed} of {count} items were new after {rounds} rounds; "
+                           "raise --temp, or ask for fewer")
+
+
 @cli.command()
 @checkpoint_option
 @checkpoint_dir_option
@@ -416,16 +474,19 @@ def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length):
     """Interactive completion: type a prefix, watch the model continue it.
 
     An empty line continues where the last continuation stopped; :help lists the commands. With
-    standard input not a terminal, each input line gets its completion on one line of stdout.
+    standard input not a terminal, each input line gets its completion on one line of stdout. With a
+    line-mode model, each line typed is the beginning of an item, completed to the item's end (an
+    empty line asks for a whole new item).
     """
     from chargen.config import SamplingSettings
     from chargen.repl import Repl, ReplSettings, describe_model
 
     payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir)
     _check_terminal_can_show(vocab.chars)
-    settings = ReplSettings(SamplingSettings(temperature, top_k, top_p), length=length, seed=seed)
+    items = is_line_mode(payload)
+    settings = ReplSettings(SamplingSettings(temperature, top_k, top_p), length=length, seed=seed, items=items)
     name = Path(payload.get("corpus", {}).get("sources", ["model"])[0]).stem
-    description = describe_model(name, model.config, payload["position"].get("best_val_loss"))
+    description = describe_model(name, model.config, payload["position"].get("best_val_loss"), items)
     raise click.exceptions.Exit(Repl(model, vocab, settings, description).run())
 
 
@@ -457,11 +518,13 @@ def info(checkpoint, checkpoint_dir, as_json):
         "corpus": payload["corpus"]["sources"],
         "corpus_chars": payload["corpus"]["chars"],
         "corpus_sha256": payload["corpus"]["sha256"],
+        "mode": "lines" if is_line_mode(payload) else "text",
         "step": position["step"],
         "total_steps": position["total_steps"],
         "best_val_loss": best,
         "best_val_bpc": best / math.log(2) if best is not None else None,
         "weights_sha256": payload["weights_sha256"],
+        "parent": payload.get("parent"),
         "resumable": "resume" in payload,
         "format_version": payload["format_version"],
         "chargen_version": payload["chargen_version"],
@@ -471,7 +534,11 @@ def info(checkpoint, checkpoint_dir, as_json):
         return
     width = max(map(len, record))
     for key, value in record.items():
-        if isinstance(value, float):
+        if key == "parent":
+            if value is None:
+                continue
+            value = f"{value['checkpoint']} (step {value['step']:,}, weights sha256 {value['weights_sha256'][:16]}...)"
+        elif isinstance(value, float):
             value = f"{value:.4f}"
         elif isinstance(value, list):
             value = ", ".join(value)
@@ -488,11 +555,15 @@ def info(checkpoint, checkpoint_dir, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
     """Measure how well a model predicts TEXTFILE: nats/char, bits/char and perplexity."""
+    import torch
+
     from chargen import runs
     from chargen.checkpoint import load_checkpoint
     from chargen.corpus import read_text
+    from chargen.data import eval_windows
+    from chargen.items import all_item_batches
+    from chargen.loss import LN2, loss_sum
     from chargen.model import CharRNN
-    from chargen.loss import LN2, evaluate as eval_loss
     from chargen.vocab import Vocab
 
     path = runs.find_checkpoint(checkpoint, checkpoint_dir)
@@ -506,18 +577,20 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
 
         raise ChargenError(f"{textfile} has characters the model never saw, {describe_chars(missing)}")
     ids = vocab.encode(text)
-    model = CharRNN(ModelConfig(**payload["model_config"]))
-    model.load_state_dict(payload["weights"])
-    import torch
-
-    loss = eval_loss(model, ids, batch_size=1, seq_len=1024, device=torch.device("cpu"))
-    record = {"checkpoint": str(path), "text": str(textfile), "chars": len(text) - 1,
+    model = CharRNN.from_checkpoint(payload)
+    if is_line_mode(payload):  # every line an item, from the start state, its end predicted too
+        batches, carry = all_item_batches(ids, vocab), False
+    else:  # one text, the state carried from the first character to the last
+        batches, carry = eval_windows(ids, batch_size=1, seq_len=1024), True
+    total, count = loss_sum(model, batches, torch.device("cpu"), carry_state=carry)
+    loss = total / count
+    record = {"checkpoint": str(path), "text": str(textfile), "chars": count,
               "loss_nats": loss, "bpc": loss / LN2, "perplexity": math.exp(loss)}
     if as_json:
         click.echo(json.dumps(record, indent=2))
     else:
         click.echo(f"{textfile}: {loss:.4f} nats/char, {loss / LN2:.4f} bits/char, "
-                   f"perplexity {math.exp(loss):.3f} over {len(text) - 1:,} predicted characters")
+                   f"perplexity {math.exp(loss):.3f} over {count:,} predicted characters")
 
 
 def main() -> None:

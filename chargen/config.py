@@ -15,7 +15,8 @@ CELLS = ("lstm", "gru", "rnn-tanh", "rnn-relu")
 PRECISIONS = ("fp32", "bf16")  # bf16: autocast of the forward pass; weights, optimizer and evaluation stay fp32
 
 
-def _flag(name: str) -> str:
+def flag(name: str) -> str:
+    """The command-line flag of a config field: hidden_size -> --hidden-size."""
     return "--" + name.replace("_", "-")
 
 
@@ -33,7 +34,7 @@ class ModelConfig:
             raise ChargenError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         for name in ("vocab_size", "layers", "hidden_size"):
             if getattr(self, name) < 1:
-                raise ChargenError(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
+                raise ChargenError(f"{flag(name)} must be at least 1, not {getattr(self, name)}")
         if self.embed_dim < 0:
             raise ChargenError(f"--embed-dim must be 0 (one-hot) or more, not {self.embed_dim}")
         if not 0.0 <= self.dropout < 1.0:
@@ -77,28 +78,29 @@ class TrainConfig:
     seed: int = 1337  # seeds weights, dropout and the data order
     device: str = "auto"  # auto: cuda, then mps, then cpu
     precision: str = "fp32"  # arithmetic of the training forward pass: fp32 or bf16
+    lines: bool = False  # line mode: each non-empty line is one item, trained from a fresh state
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ChargenError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         for name in ("batch_size", "seq_len", "eval_every"):
             if getattr(self, name) < 1:
-                raise ChargenError(f"{_flag(name)} must be at least 1, not {getattr(self, name)}")
+                raise ChargenError(f"{flag(name)} must be at least 1, not {getattr(self, name)}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ChargenError(f"--lr must be a positive number, not {self.lr}")
         for name in ("weight_decay", "grad_clip", "warmup_steps"):
             if not getattr(self, name) >= 0:
-                raise ChargenError(f"{_flag(name)} must not be negative, not {getattr(self, name)}")
+                raise ChargenError(f"{flag(name)} must not be negative, not {getattr(self, name)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ChargenError(f"--min-lr-ratio must be in [0, 1], not {self.min_lr_ratio}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ChargenError(f"--val-fraction must be in [0, 1), not {self.val_fraction}")
         lengths = [n for n in LENGTH_OPTIONS if getattr(self, n) is not None]
         if len(lengths) > 1:
-            raise ChargenError(f"give only one of --steps, --epochs and --minutes, not {' and '.join(map(_flag, lengths))}")
+            raise ChargenError(f"give only one of --steps, --epochs and --minutes, not {' and '.join(map(flag, lengths))}")
         for name in lengths:
             if not getattr(self, name) > 0:
-                raise ChargenError(f"{_flag(name)} must be positive, not {getattr(self, name)}")
+                raise ChargenError(f"{flag(name)} must be positive, not {getattr(self, name)}")
 
 
 LENGTH_OPTIONS = ("steps", "epochs", "minutes")

@@ -10,14 +10,35 @@ With the alphabet as the text, B = 4 streams and windows of T = 2 characters:
 Window w of each stream starts exactly where window w-1 stopped, so the hidden state left by one
 window is the right starting state for the next. The target of every input character is the
 character after it (teacher forcing), so each window reads T + 1 characters.
+
+`TextData` is the whole of a run's data in this layout: training streams over the first part of the
+corpus and the held-out tail for validation. Line mode (`chargen.items`) offers the same interface.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+from torch.nn.utils.rnn import PackedSequence
 
+from chargen.config import TrainConfig
+from chargen.corpus import Corpus
 from chargen.errors import ChargenError
+
+EVAL_SEQ_LEN = 256  # evaluation reads long windows: the state is carried anyway, fewer calls are faster
+
+
+@dataclass
+class Batch:
+    """One training step's data for this process."""
+
+    inputs: torch.Tensor | PackedSequence  # (B, T) ids, or B whole items packed
+    targets: torch.Tensor  # (B, T), or the packed items' targets (N,) in packed order
+    chars: int  # characters predicted in the step, all processes together
+    weight: float = 1.0  # this process's loss times this is its share of the job's per-character mean
 
 
 class Streams:
@@ -64,6 +85,35 @@ class Streams:
         start = self.offset(epoch) + index * self.seq_len
         chunk = torch.from_numpy(self._streams[self._rows, start : start + self.seq_len + 1].astype(np.int64))  # (B, T+1)
         return chunk[:, :-1], chunk[:, 1:]
+
+
+class TextData:
+    """A corpus read as one text: contiguous training streams, the last `val_fraction` held out."""
+
+    carries_state = True  # the state left by one batch starts the next
+
+    def __init__(self, corpus: Corpus, cfg: TrainConfig, shard: tuple[int, int] = (0, 1)) -> None:
+        self.rank, self.world = shard
+        self.batch_size, self.seq_len = cfg.batch_size, cfg.seq_len
+        self.train_ids, self.val_ids = corpus.split(cfg.val_fraction)
+        self.streams = Streams(self.train_ids, cfg.batch_size, cfg.seq_len, seed=cfg.seed, shard=shard)
+        self.has_val = cfg.val_fraction > 0
+        if self.has_val:
+            eval_windows(self.val_ids, cfg.batch_size, cfg.seq_len)  # a too-short text fails now, not at the first evaluation
+        self.train_chars = len(self.train_ids)
+        self.val_chars = len(self.val_ids) if self.has_val else 0
+        self.steps_per_epoch = self.streams.windows_per_epoch
+        self.chars_per_step = cfg.batch_size * cfg.seq_len * self.world
+
+    def batch(self, epoch: int, index: int) -> Batch:
+        x, y = self.streams.window(epoch, index)
+        return Batch(x, y, self.chars_per_step)
+
+    def val_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's share of the validation streams, window by window (every world-th stream)."""
+        for x, y in eval_windows(self.val_ids, self.batch_size * self.world, max(self.seq_len, EVAL_SEQ_LEN)):
+            if len(x[self.rank :: self.world]):
+                yield x[self.rank :: self.world], y[self.rank :: self.world]
 
 
 def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):

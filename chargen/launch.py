@@ -9,14 +9,15 @@ from typing import Any
 
 from chargen import runs
 from chargen.checkpoint import load_checkpoint
-from chargen.config import DEFAULT_MINUTES, LENGTH_OPTIONS, ModelConfig, TrainConfig
+from chargen.config import DEFAULT_MINUTES, LENGTH_OPTIONS, ModelConfig, TrainConfig, flag
 from chargen.corpus import load_corpus
-from chargen.data import Streams
 from chargen.device import check_precision, has_precision, resolve_device, usable_precisions
 from chargen.distributed import Single
 from chargen.errors import ChargenError
-from chargen.train import Trainer
-from chargen.vocab import Vocab
+from chargen.finetune import ARCHITECTURE, grown_vocab, parent_record, transplant
+from chargen.items import mean_item_chars
+from chargen.train import Trainer, make_data
+from chargen.vocab import Vocab, describe_chars
 
 # Options that may differ on resume: how long to go on, and where, how verbosely and in what arithmetic to run.
 RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "device", "precision"}
@@ -32,15 +33,25 @@ def new_trainer(
     max_vocab: int | None = None,
     progress=None,
     group: Single | None = None,
+    init_from: Path | None = None,
 ) -> Trainer:
     """A fresh run in `run_dir` (which must not hold a run yet).
 
     `model_options` and a `train` dict hold only the options the user chose. A run with a time budget
     (the default) then gets the recipe that suits the budget on this machine for every option left
     unchosen; a full TrainConfig is taken as it is. Under torchrun the main process plans the recipe
-    and every process gets the same.
+    and every process gets the same. `init_from`, a checkpoint file, starts the run from that model:
+    its architecture and weights, its vocabulary grown by the new text's characters.
     """
     group = group or Single()
+    parent = group.on_main(lambda: load_checkpoint(init_from)) if init_from is not None else None
+    if parent is not None:
+        kept = {k: parent["model_config"][k] for k in ARCHITECTURE}
+        if clash := [k for k in kept if k in model_options and model_options[k] != kept[k]]:
+            has = ", ".join(f"{flag(k)} {kept[k]}" for k in clash)
+            raise ChargenError(f"--init-from keeps the parent model's architecture (it has {has}); "
+                               "drop the options that change it")
+        model_options = {**kept, **model_options}
 
     def check_run_dir() -> None:
         if (run_dir / runs.LATEST).exists() or (run_dir / runs.BEST).exists():
@@ -55,23 +66,38 @@ def new_trainer(
     extra = {"max_vocab": max_vocab} if max_vocab is not None else {}
     corpus = group.main_first(lambda: load_corpus(corpus_paths, encoding=encoding, progress=progress, **extra))
     notes = []
+    init_weights = None
+    if parent is not None:
+        parent_vocab = Vocab(parent["vocab"])
+        vocab = grown_vocab(parent_vocab, corpus.vocab)
+        if vocab != corpus.vocab:  # ids of the parent's vocabulary, and more
+            corpus = group.main_first(lambda: load_corpus(corpus_paths, encoding=encoding, vocab=vocab, progress=progress))
+        init_weights = transplant(parent["weights"], parent_vocab, vocab)
+        if new_chars := [ch for ch in vocab.chars if ch not in parent_vocab]:
+            notes.append(f"the new text has {describe_chars(new_chars)} that the parent model never saw: each "
+                         "starts with the average embedding and as unlikely as its rarest character")
     if chosen is not None and cfg.minutes is not None:
         from chargen import recipe
+
+        task = recipe.Task(corpus.vocab.size, int(len(corpus) * (1 - cfg.val_fraction)),
+                           cell=model_options.get("cell", "lstm"), world=group.world,
+                           item_chars=mean_item_chars(corpus) if cfg.lines else None,
+                           parent={k: model_options[k] for k in ARCHITECTURE} if parent is not None else None)
 
         def plan() -> recipe.Recipe:
             device = resolve_device(cfg.device, group.local_rank)
             if "precision" in chosen:
                 check_precision(chosen["precision"], device)
             precisions = [chosen["precision"]] if "precision" in chosen else usable_precisions(device)
-            return recipe.plan(cfg.minutes, corpus.vocab.size, device, precisions, model_options.get("cell", "lstm"),
-                               int(len(corpus) * (1 - cfg.val_fraction)), world=group.world)
+            return recipe.plan(cfg.minutes, task, device, precisions)
 
         picked = group.on_main(plan)
         model_options = {**picked.model, **model_options}
         cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen})
         notes.append(f"recipe: {picked.why} (options you give explicitly take precedence)")
     model_config = ModelConfig(vocab_size=corpus.vocab.size, **model_options)
-    trainer = Trainer(run_dir, corpus, model_config, cfg, group=group)
+    lineage = parent_record(str(init_from), parent) if parent is not None else None
+    trainer = Trainer(run_dir, corpus, model_config, cfg, group=group, init_weights=init_weights, parent=lineage)
     trainer.notes.extend(notes)
     return trainer
 
@@ -114,7 +140,7 @@ def resume_trainer(
             continue
         saved = getattr(model_config, name, getattr(saved_cfg, name, None))
         if value != saved:
-            conflicts.append(f"--{name.replace('_', '-')} {value} (the run has {saved})")
+            conflicts.append(f"{flag(name)} {value} (the run has {saved})")
     if conflicts:
         raise ChargenError(f"cannot resume {run_dir.name} with different settings: {'; '.join(conflicts)}; "
                            "drop those options or start a new run")
@@ -148,9 +174,9 @@ def resume_trainer(
     if "steps" in length:
         payload["position"]["total_steps"] = length["steps"]
     elif "epochs" in length:
-        windows = Streams(corpus.split(cfg.val_fraction)[0], cfg.batch_size, cfg.seq_len,
-                          shard=(0, group.world)).windows_per_epoch
-        payload["position"]["total_steps"] = max(1, math.ceil(length["epochs"] * windows))
-    trainer = Trainer(run_dir, corpus, model_config, cfg, resume=payload, minutes_extra=minutes_extra, group=group)
+        per_epoch = make_data(corpus, cfg, (0, group.world)).steps_per_epoch
+        payload["position"]["total_steps"] = max(1, math.ceil(length["epochs"] * per_epoch))
+    trainer = Trainer(run_dir, corpus, model_config, cfg, resume=payload, minutes_extra=minutes_extra, group=group,
+                      parent=payload.get("parent"))
     trainer.notes.extend(notes)
     return trainer

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from chargen.config import ModelConfig
 
@@ -54,22 +55,39 @@ class CharRNN(nn.Module):
             elif self.config.cell == "rnn-relu" and name.startswith("bias"):
                 nn.init.zeros_(p)
 
+    @classmethod
+    def from_checkpoint(cls, payload: dict) -> CharRNN:
+        """The model a loaded checkpoint holds, in evaluation mode."""
+        model = cls(ModelConfig(**payload["model_config"]))
+        model.load_state_dict(payload["weights"])
+        return model.eval()
+
     def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
         c = self.config
-        zeros = lambda: torch.zeros(c.layers, batch_size, c.hidden_size, device=device)  # noqa: E731
+        dtype = self.head.weight.dtype
+        zeros = lambda: torch.zeros(c.layers, batch_size, c.hidden_size, device=device, dtype=dtype)  # noqa: E731
         return (zeros(), zeros()) if c.cell == "lstm" else (zeros(),)
 
-    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """ids (B, T) int64, state or None for zeros -> logits (B, T, V), next state."""
+    def forward(self, ids: torch.Tensor | PackedSequence, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """ids (B, T) int64, state or None for zeros -> logits (B, T, V), next state.
+
+        B sequences of different lengths may come packed (a PackedSequence of N ids in all): the
+        logits are then (N, V), in the packed order, and no step is spent on padding.
+        """
+        packed = isinstance(ids, PackedSequence)
+        flat = ids.data if packed else ids  # (N,) or (B, T)
         if self.embed is not None:
-            x = self.embed(ids)  # (B, T, E)
+            x = self.embed(flat)  # (..., E)
         else:
-            x = F.one_hot(ids, self.config.vocab_size).to(self.head.weight.dtype)  # (B, T, V)
+            x = F.one_hot(flat, self.config.vocab_size).to(self.head.weight.dtype)  # (..., V)
+        if packed:
+            x = ids._replace(data=x)
         if state is None:
-            state = self.init_state(ids.shape[0], ids.device)
+            batch = len(ids.sorted_indices) if packed and ids.sorted_indices is not None else flat.shape[0]
+            state = self.init_state(batch, flat.device)
         rnn_state = state if self.config.cell == "lstm" else state[0]
-        out, new_state = self.rnn(x, rnn_state)  # (B, T, H)
-        logits = self.head(self.drop(out))  # (B, T, V)
+        out, new_state = self.rnn(x, rnn_state)  # (B, T, H), or packed (N, H)
+        logits = self.head(self.drop(out.data if packed else out))  # (B, T, V) or (N, V)
         return logits, (new_state if self.config.cell == "lstm" else (new_state,))
 
 

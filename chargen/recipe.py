@@ -28,6 +28,7 @@ LARGE_BATCH = {"batch_size": 64, "seq_len": 128}
 LARGE_BUDGET = 3e7  # characters the large model must be able to read in the budget to be chosen
 # bf16 must beat fp32 by this much to be chosen, so that measurement noise never picks it for nothing.
 BF16_MIN_SPEEDUP = 1.2
+FINE_TUNE = {"lr": 1e-3, "warmup_steps": 20}  # from a trained model: bench/finetune.py
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ def measure_speed(vocab_size: int, device: torch.device, precision: str, model: 
     return steps * B * T / (time.perf_counter() - start)
 
 
-def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str], cell: str) -> dict[str, float]:
-    """{precision: chars/s} of the reference model for those of `precisions` that run here.
+def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str], model: dict) -> dict[str, float]:
+    """{precision: chars/s} of `model` at the reference batch, for those of `precisions` that run here.
 
     A precision that fails (no bf16 kernel for this cell on this device, say) is left out; if it was
     the only one asked for, that is the user's error to hear about.
@@ -72,7 +73,7 @@ def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str],
     speeds = {}
     for precision in precisions:
         try:
-            speeds[precision] = measure_speed(vocab_size, device, precision, {**REFERENCE, "cell": cell}, REFERENCE_BATCH)
+            speeds[precision] = measure_speed(vocab_size, device, precision, model, REFERENCE_BATCH)
         except RuntimeError as e:
             if len(precisions) == 1:
                 raise ChargenError(f"--precision {precision} does not run on {device}: {str(e).splitlines()[0]}") from None
@@ -86,56 +87,76 @@ def pick_precision(speeds: dict[str, float]) -> str:
     return max(speeds, key=speeds.get)
 
 
-def plan(minutes: float, vocab_size: int, device: torch.device, precisions: list[str], cell: str,
-         train_chars: int, world: int = 1) -> Recipe:
-    """Measure this machine, then choose: the recipe for `minutes` of training on `train_chars` characters.
+@dataclass(frozen=True)
+class Task:
+    """What a recipe is for: the training text and how the run is set up."""
 
-    With `world` processes training together, each is taken to run at the measured speed.
-    """
-    speeds = {p: s * world for p, s in measure_speeds(vocab_size, device, precisions, cell).items()}
+    vocab_size: int
+    train_chars: int  # characters of training text
+    cell: str = "lstm"
+    world: int = 1  # processes training together; each is taken to run at the measured speed
+    item_chars: float | None = None  # line mode: the mean characters an item takes, its end included
+    parent: dict | None = None  # fine-tuning (--init-from): the parent's model options, which are kept
+
+
+def plan(minutes: float, task: Task, device: torch.device, precisions: list[str]) -> Recipe:
+    """Measure this machine, then choose: the recipe for `minutes` of training on `task`."""
+    measured = task.parent or {**REFERENCE, "cell": task.cell}
+    speeds = {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, measured).items()}
     precision = pick_precision(speeds)
     large_chars_per_s = None
-    if speeds[precision] * minutes * 60 >= LARGE_BUDGET:  # only then can the large model be worth it: time it
-        large_chars_per_s = world * measure_speed(vocab_size, device, precision, LARGE, LARGE_BATCH, steps=3)
-    return choose(minutes, speeds, large_chars_per_s, train_chars, world)
+    if task.parent is None and speeds[precision] * minutes * 60 >= LARGE_BUDGET:
+        # Only then can the large model be worth it: time it.
+        large_chars_per_s = task.world * measure_speed(task.vocab_size, device, precision, LARGE, LARGE_BATCH, steps=3)
+    return choose(minutes, speeds, large_chars_per_s, task)
 
 
-def choose(minutes: float, speeds: dict[str, float], large_chars_per_s: float | None, train_chars: int,
-           world: int = 1) -> Recipe:
+def choose(minutes: float, speeds: dict[str, float], large_chars_per_s: float | None, task: Task) -> Recipe:
     """The recipe for `minutes` from measured speeds: the reference model's ({precision: chars/s}) and the
     large model's in the precision picked (None when the budget is too small for it to be worth timing).
-    The batch chosen is the whole job's; with `world` processes each takes its share of the streams."""
+    The batch chosen is the whole job's; with several processes each takes its share of the streams.
+    In line mode a step reads whole items: as many as make the characters a step of streams would."""
     precision = pick_precision(speeds)
     seconds = minutes * 60
     large = (large_chars_per_s or 0.0) * seconds >= LARGE_BUDGET
     # Characters the chosen model can read in the budget, and how many passes over the text that is.
     budget = (large_chars_per_s if large else speeds[precision]) * seconds
-    epochs = budget / max(train_chars, 1)
-    if large:
+    epochs = budget / max(task.train_chars, 1)
+    if task.parent is not None:
+        # Fine-tuning keeps the parent's model and starts from what it knows: a gentler learning rate
+        # and a short warm-up (bench/finetune.py).
+        model = dict(task.parent, dropout=0.1 if epochs >= 10 else task.parent.get("dropout", 0.0))
+        train = dict(REFERENCE_BATCH, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
+    elif large:
         # A GPU or a long budget: char-rnn's large model, longer windows, and dropout against overfitting.
         model = dict(LARGE, dropout=0.25 if epochs >= 20 else 0.1)
         train = dict(LARGE_BATCH, lr=2e-3, min_lr_ratio=0.02)
     elif budget < 5e6:
         # A few million characters: the 2x256 reference with a high learning rate learns fastest.
-        model, train = dict(REFERENCE, dropout=0.0), dict(REFERENCE_BATCH, lr=5e-3, min_lr_ratio=0.02)
+        model, train = dict(REFERENCE, cell=task.cell, dropout=0.0), dict(REFERENCE_BATCH, lr=5e-3, min_lr_ratio=0.02)
     else:
         # Tens of millions: the same model, a little gentler (a 2x384 did worse on tinyshakespeare in
         # 10 CPU minutes). Around 10 passes over the text the model starts to memorise it (train loss
         # 1.21 against val 1.514), so dropout: at 13 passes 0.1 gave 1.500 and 0.2 1.512 (README,
         # Benchmarks). Up to ~10M characters, twice the steps of half the batch win (1.513 against
         # 1.527); beyond, the full batch does (1.491 against 1.525).
-        model = dict(REFERENCE, dropout=0.2 if epochs >= 20 else 0.1 if epochs >= 10 else 0.0)
+        model = dict(REFERENCE, cell=task.cell, dropout=0.2 if epochs >= 20 else 0.1 if epochs >= 10 else 0.0)
         train = dict(REFERENCE_BATCH, batch_size=16 if budget < 1e7 else 32, lr=4e-3, min_lr_ratio=0.02)
     train["precision"] = precision
+    if task.item_chars:
+        train["batch_size"] = max(1, round(train["batch_size"] * train["seq_len"] / task.item_chars))
     batch = train["batch_size"]
-    train["batch_size"] = max(1, round(batch / world))
+    train["batch_size"] = max(1, round(batch / task.world))
     if precision == "bf16" and "fp32" in speeds:
         arithmetic = f"bf16 autocast ({speeds['bf16'] / speeds['fp32']:.1f}x the fp32 speed)"
     else:
         arithmetic = precision
     size = f"{model['cell']} {model['layers']}x{model['hidden_size']}"
-    shares = f" ({world} processes of {train['batch_size']})" if world > 1 else ""
+    if task.parent is not None:
+        size = f"the parent's {size}"
+    shares = f" ({task.world} processes of {train['batch_size']})" if task.world > 1 else ""
+    shape = f"{batch} items{shares}" if task.item_chars else f"{batch}{shares} x {train['seq_len']}"
     why = (f"{minutes:g} minutes at {budget / seconds:,.0f} chars/s in {arithmetic} is about {budget / 1e6:,.1f}M "
            f"characters ({epochs:,.1f} passes over the training text): {size}, dropout {model['dropout']:g}, "
-           f"batch {batch}{shares} x {train['seq_len']}, lr {train['lr']:g}")
+           f"batch {shape}, lr {train['lr']:g}")
     return Recipe(model, train, why)

@@ -20,7 +20,7 @@ from typing import TextIO
 from chargen.config import SamplingSettings, check_length, check_temperature, check_top_k, check_top_p, unescape
 from chargen.errors import ChargenError
 from chargen.sample import Sampler, StepModel
-from chargen.vocab import Vocab, describe_chars
+from chargen.vocab import ITEM_BOUNDARY, Vocab, describe_chars
 
 HELP = """\
 Type text and press Enter: the model continues it. An empty line continues the last continuation.
@@ -51,6 +51,7 @@ class ReplSettings:
     stop: str | None = None
     keep: bool = False
     probs: bool = False
+    items: bool = False  # a line-mode model: each line typed is the beginning of an item, completed to its end
 
 
 def parse_command(line: str) -> tuple[str, str]:
@@ -171,7 +172,7 @@ class Repl:
             if line.startswith(":") and not line.startswith("::"):
                 return self._command(*parse_command(line))
             text = line[1:] if line.startswith("::") else line  # '::' types a literal leading colon
-            if text:
+            if text or self.settings.items:  # for items, an empty line asks for a whole new one
                 self.prefix(text)
             else:
                 self.generate()
@@ -183,9 +184,13 @@ class Repl:
         missing = self.vocab.unknown(text)
         if missing:
             raise ChargenError(f"the model never saw {describe_chars(missing)}; try other text")
-        if not self.settings.keep:
+        if self.settings.items:  # every item is read from the start state, after the item boundary
             self.sampler.reset()
-        self.sampler.feed(text)
+            self.sampler.feed(ITEM_BOUNDARY + text)
+        else:
+            if not self.settings.keep:
+                self.sampler.reset()
+            self.sampler.feed(text)
         self.transcript.append(text)
         self.generate()
 
@@ -205,6 +210,8 @@ class Repl:
                     probs = self.sampler.probabilities()[0]
                 ids = self.sampler.step_ids()
                 ch = self.vocab.chars[ids[0]]
+                if self.settings.items and ch == ITEM_BOUNDARY:  # the item is complete
+                    break
                 if self.settings.probs:
                     prob = float(probs[ids[0]])
                 produced.append(ch)
@@ -238,7 +245,7 @@ class Repl:
         if name == "quit":
             return False
         if name == "more":
-            self.generate()
+            self.prefix("") if self.settings.items else self.generate()
         elif name == "temp":
             self._set_sampling(temperature=_number(arg, float, check_temperature, ":temp"))
         elif name == "topk":
@@ -321,6 +328,7 @@ class Repl:
         return save
 
 
-def describe_model(name: str, config, best_val_loss: float | None) -> str:
+def describe_model(name: str, config, best_val_loss: float | None, items: bool = False) -> str:
     bpc = f", val {best_val_loss / math.log(2):.3f} bpc" if best_val_loss is not None else ""
-    return f"{name}: {config.cell} {config.layers}x{config.hidden_size}{bpc}"
+    mode = ", one item per line" if items else ""
+    return f"{name}: {config.cell} {config.layers}x{config.hidden_size}{bpc}{mode}"

@@ -15,7 +15,7 @@ import numpy as np
 
 from chargen.errors import ChargenError
 from chargen.config import ModelConfig, SamplingSettings
-from chargen.vocab import Vocab, describe_chars
+from chargen.vocab import ITEM_BOUNDARY, Vocab, describe_chars
 
 
 def next_ids(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Generator) -> np.ndarray:
@@ -193,3 +193,15 @@ class Sampler:
             yield out
             if all(done):
                 return
+
+
+def generate_items(sampler: Sampler, prime: str = "", max_length: int = 200) -> list[str]:
+    """One complete item per sequence of a line-mode model's sampler, each from the start state.
+
+    Every item is read after the item boundary (and `prime`, its given beginning) and ends where the
+    model writes the boundary; `max_length` guards against one that never ends.
+    """
+    sampler.reset()
+    sampler.feed(ITEM_BOUNDARY + prime)
+    columns = zip(*sampler.stream(max_length, stop=ITEM_BOUNDARY))
+    return [prime + "".join(chars).removesuffix(ITEM_BOUNDARY) for chars in columns]

@@ -25,20 +25,20 @@ from chargen.budget import Budget
 from chargen.checkpoint import describe_os_error, load_checkpoint, remove_orphans, save_checkpoint
 from chargen.config import ModelConfig, SamplingSettings, TrainConfig
 from chargen.corpus import Corpus
-from chargen.data import Streams, eval_windows
+from chargen.data import TextData
 from chargen.device import check_precision, resolve_device
 from chargen.distributed import Single
 from chargen.errors import ChargenError
-from chargen.loss import bits, forward_loss, text_loss_sum
+from chargen.items import ItemData
+from chargen.loss import bits, forward_loss, loss_sum
 from chargen.model import CharRNN, State, count_parameters, detach_state
 from chargen.optim import make_optimizer
 from chargen.reports import Evaluated, Finished, Note, Report, Started, Step
-from chargen.sample import Sampler, StepModel
+from chargen.sample import Sampler, StepModel, generate_items
 from chargen.schedule import learning_rate
 
 BAD_STEPS_BEFORE_ROLLBACK = 5  # consecutive non-finite steps that count as divergence
 MAX_ROLLBACKS = 3
-EVAL_SEQ_LEN = 256  # evaluation reads long windows: the state is carried anyway, fewer calls are faster
 clock = time.perf_counter  # the loop's only source of time; tests drive it with a fake
 
 
@@ -54,6 +54,12 @@ class Position:
     lr_scale: float = 1.0  # halved at each rollback after divergence
     rollbacks: int = 0
     elapsed_s: float = 0.0  # training wall time before this process
+    chars: int = 0  # characters trained on so far (all processes)
+
+
+def make_data(corpus: Corpus, cfg: TrainConfig, shard: tuple[int, int] = (0, 1)) -> TextData | ItemData:
+    """The run's batches: one text read as streams, or (line mode) items."""
+    return (ItemData if cfg.lines else TextData)(corpus, cfg, shard)
 
 
 class Trainer:
@@ -68,21 +74,22 @@ class Trainer:
         resume: dict[str, Any] | None = None,
         minutes_extra: float | None = None,
         group: Single | None = None,
+        init_weights: dict[str, torch.Tensor] | None = None,
+        parent: dict[str, Any] | None = None,
     ) -> None:
         self.run_dir, self.corpus, self.model_config, self.cfg = run_dir, corpus, model_config, cfg
+        self.parent = parent  # the model a fine-tuned run started from (chargen.finetune)
         self.group = group = group or Single()
         self.device = resolve_device(cfg.device, group.local_rank)
         check_precision(cfg.precision, self.device)
-        self.train_ids, self.val_ids = corpus.split(cfg.val_fraction)
-        self.streams = Streams(self.train_ids, cfg.batch_size, cfg.seq_len, seed=cfg.seed,
-                               shard=(group.rank, group.world))
-        if cfg.val_fraction > 0:
-            eval_windows(self.val_ids, cfg.batch_size, cfg.seq_len)  # a too-short text fails now, not at the first evaluation
+        self.data = make_data(corpus, cfg, (group.rank, group.world))
         self.notes: list[str] = []
 
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.model = CharRNN(model_config).to(self.device)
+        if init_weights is not None:
+            self.model.load_state_dict(init_weights)
         group.seed_generators(cfg.seed)
         self.net = group.wrap(self.model)  # what training steps run through
         self.optimizer = make_optimizer(self.model, cfg)
@@ -104,7 +111,7 @@ class Trainer:
                 self.pos.total_steps = cfg.steps
             else:
                 assert cfg.epochs is not None, "new_trainer gives every run a length"
-                self.pos.total_steps = max(1, math.ceil(cfg.epochs * self.streams.windows_per_epoch))
+                self.pos.total_steps = max(1, math.ceil(cfg.epochs * self.data.steps_per_epoch))
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -122,6 +129,8 @@ class Trainer:
             "position": asdict(self.pos),
             "world_size": self.group.world,
         }
+        if self.parent is not None:
+            payload["parent"] = self.parent
         if resumable:
             mine = {
                 "state": [s.detach().cpu().clone() for s in self.state],
@@ -184,14 +193,23 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def sampler(self, temperature: float = 0.8, seed: int | None = None) -> Sampler:
+    def sampler(self, temperature: float = 0.8, seed: int | None = None, batch_size: int = 1) -> Sampler:
         """A sampler over the current weights, with its own generator: training randomness is untouched."""
         step_model = StepModel(self.model_config, self.model.state_dict())
-        return Sampler(step_model, self.corpus.vocab, SamplingSettings(temperature), seed=seed)
+        return Sampler(step_model, self.corpus.vocab, SamplingSettings(temperature), seed=seed, batch_size=batch_size)
 
-    def preview(self, length: int = 160) -> str:
-        sampler = self.sampler(seed=self.cfg.seed + self.pos.step)
-        return "".join(chars[0] for chars in sampler.stream(length))
+    def sample_text(self, length: int = 160, temperature: float = 0.8, seed: int | None = None) -> str:
+        """What the model writes now: `length` characters, or in line mode whole items (one per line)
+        until about that many."""
+        if not self.cfg.lines:
+            return "".join(chars[0] for chars in self.sampler(temperature, seed).stream(length))
+        sampler, items = self.sampler(temperature, seed, batch_size=8), []
+        while sum(len(item) + 1 for item in items) < length:
+            items += generate_items(sampler, max_length=length)
+        return "\n".join(items)
+
+    def preview(self) -> str:
+        return self.sample_text(seed=self.cfg.seed + self.pos.step)
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Report]:
         with contextlib.ExitStack() as held:
@@ -206,11 +224,12 @@ class Trainer:
                 yield from self._loop(should_stop)
 
     def _train_step(self, params: list[torch.nn.Parameter]) -> tuple[float, bool]:
-        """One window: forward, backward, clip, update. Returns (loss, whether the update was applied)."""
+        """One batch: forward, backward, clip, update. Returns (loss, whether the update was applied)."""
         cfg, pos = self.cfg, self.pos
-        x, y = self.streams.window(pos.epoch, pos.window)
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        loss, state = forward_loss(self.net, x, y, self.state, cfg.precision)
+        batch = self.data.batch(pos.epoch, pos.window)
+        x, y = batch.inputs.to(self.device, non_blocking=True), batch.targets.to(self.device, non_blocking=True)
+        loss, state = forward_loss(self.net, x, y, self.state if self.data.carries_state else None, cfg.precision)
+        loss = loss * batch.weight
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         # The gradients are every process's average by now, so all of them see the same norm and
@@ -225,42 +244,41 @@ class Trainer:
             group["lr"] = learning_rate(pos.step, pos.total_steps, cfg, pos.lr_scale)
         self.optimizer.step()
         self.state = detach_state(state)
+        pos.chars += batch.chars
         return loss.item(), True
 
     def _advance(self) -> None:
         pos = self.pos
         pos.step += 1
         pos.window += 1
-        if pos.window >= self.streams.windows_per_epoch:
+        if pos.window >= self.data.steps_per_epoch:
             pos.epoch, pos.window = pos.epoch + 1, 0
             self.state = self.model.init_state(self.cfg.batch_size, self.device)
 
     def _budget(self, minutes: float, now: float) -> Budget:
-        cfg = self.cfg
-        chars_per_step = cfg.batch_size * cfg.seq_len * self.group.world
+        per_step = self.data.chars_per_step
         # Until an evaluation is timed, guess it: a forward pass over the validation text, ~0.4 of a step's work.
-        val_steps = len(self.val_ids) / chars_per_step if cfg.val_fraction else 0.0
-        return Budget(minutes, now, self.pos.step, cfg.eval_every, 0.4 * val_steps, chars_per_step)
+        val_steps = self.data.val_chars / per_step
+        return Budget(minutes, now, self.pos.step, self.cfg.eval_every, 0.4 * val_steps, per_step)
 
     def _loop(self, should_stop: Callable[[], bool]) -> Iterator[Report]:
         cfg, group = self.cfg, self.group
         group.on_main(lambda: runs.write_config(self.run_dir, {
-            "model": asdict(self.model_config), "train": asdict(cfg), "world_size": group.world,
+            "model": asdict(self.model_config), "train": asdict(cfg), "world_size": group.world, "parent": self.parent,
             "corpus": {"sources": list(self.corpus.sources), "sha256": self.corpus.sha256,
                        "chars": len(self.corpus), "vocab_size": self.corpus.vocab.size}}))
         if self.resumed_from is not None:
             group.on_main(lambda: runs.trim_metrics(self.run_dir, self.pos.step))
         yield Started(self.run_dir, self.resumed_from, count_parameters(self.model), str(self.device),
-                      len(self.train_ids), len(self.val_ids) if cfg.val_fraction else 0, self.notes, group.world)
+                      self.data.train_chars, self.data.val_chars, self.notes, group.world)
 
-        chars_per_step = cfg.batch_size * cfg.seq_len * group.world
         budget = self._budget(self.minutes, clock()) if self.minutes is not None else None
         last_saved = self.pos.step if self.resumed_from is not None else None
         params = list(self.model.parameters())
         loss_sum, loss_count, bad_in_row = 0.0, 0, 0
         reason = "done"
         start_step = self.pos.step
-        rate, rate_t, rate_step = 0.0, clock(), start_step
+        rate, rate_t, rate_chars = 0.0, clock(), self.pos.chars
         segment_start = rate_t
 
         while self.pos.total_steps is None or self.pos.step < self.pos.total_steps:
@@ -286,9 +304,9 @@ class Trainer:
             if note:
                 yield Note(note)
             if now - rate_t > 2.0 or pos.step == start_step + 1:
-                rate = (pos.step - rate_step) * chars_per_step / max(now - rate_t, 1e-9)
-                rate_t, rate_step = now, pos.step
-            yield Step(pos.step, pos.total_steps, pos.epoch + pos.window / self.streams.windows_per_epoch,
+                rate = (pos.chars - rate_chars) / max(now - rate_t, 1e-9)
+                rate_t, rate_chars = now, pos.chars
+            yield Step(pos.step, pos.total_steps, pos.epoch + pos.window / self.data.steps_per_epoch,
                        agreed.loss, learning_rate(pos.step - 1, pos.total_steps, cfg, pos.lr_scale), rate)
 
             finished = pos.total_steps is not None and pos.step >= pos.total_steps
@@ -311,20 +329,18 @@ class Trainer:
                 resumed_at = clock()
                 if budget is not None:
                     budget.after_pause(now, resumed_at)
-                rate_t, rate_step = resumed_at, pos.step  # the shown speed is training speed, pauses aside
+                rate_t, rate_chars = resumed_at, pos.chars  # the shown speed is training speed, pauses aside
         else:
             if self.pos.step == start_step and self.resumed_from is not None:
                 yield Note(f"the run already reached its {self.pos.total_steps} steps; raise --steps to train more")
         yield Finished(self.pos.step, reason, self.pos.best_val_loss, self.run_dir / runs.LATEST)
 
     def validation_loss(self) -> float | None:
-        """Nats/char over the whole validation text (every process evaluates its share of the streams)."""
-        if self.cfg.val_fraction <= 0:
+        """Nats/char over the whole validation text (every process evaluates its share and the sums add up)."""
+        if not self.data.has_val:
             return None
-        group = self.group
-        total, count = text_loss_sum(self.model, self.val_ids, self.cfg.batch_size * group.world,
-                                     max(self.cfg.seq_len, EVAL_SEQ_LEN), self.device, shard=(group.rank, group.world))
-        total, count = group.sum(total, count)
+        total, count = loss_sum(self.model, self.data.val_batches(), self.device, self.data.carries_state)
+        total, count = self.group.sum(total, count)
         return total / count
 
     def _evaluate(self, train_loss: float, last_saved: int | None) -> Evaluated:
@@ -336,10 +352,10 @@ class Trainer:
             pos.best_val_loss = metric
         preview = self.group.on_main(self.preview)
         record = {
-            "step": pos.step, "epoch": round(pos.epoch + pos.window / self.streams.windows_per_epoch, 4),
+            "step": pos.step, "epoch": round(pos.epoch + pos.window / self.data.steps_per_epoch, 4),
             "train_loss": train_loss, "val_loss": val_loss, "val_bpc": bits(val_loss) if val_loss is not None else None,
             "lr": learning_rate(max(pos.step - 1, 0), pos.total_steps, cfg, pos.lr_scale),
-            "chars": pos.step * cfg.batch_size * cfg.seq_len * self.group.world,
+            "chars": pos.chars,
             "elapsed_s": round(pos.elapsed_s, 3), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         self.group.on_main(lambda: runs.append_metrics(self.run_dir, record))

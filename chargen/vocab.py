@@ -11,6 +11,8 @@ import numpy as np
 
 from chargen.errors import ChargenError
 
+ITEM_BOUNDARY = "\n"  # line mode: what every item is read after, and what ends it (chargen.items)
+
 
 @dataclass(frozen=True)
 class Vocab:

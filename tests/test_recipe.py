@@ -9,7 +9,7 @@ from conftest import TINY_MODEL
 
 
 def choose(minutes: float, chars_per_s: float, train_chars: int, large_chars_per_s: float | None = None):
-    return recipe.choose(minutes, {"fp32": chars_per_s}, large_chars_per_s, train_chars)
+    return recipe.choose(minutes, {"fp32": chars_per_s}, large_chars_per_s, recipe.Task(65, train_chars))
 
 
 def test_short_budgets_get_the_reference_model_with_a_high_learning_rate():
@@ -44,7 +44,7 @@ def test_bf16_only_when_clearly_faster():
     assert recipe.pick_precision({"fp32": 30_000, "bf16": 33_000}) == "fp32"  # within the noise: not worth it
     assert recipe.pick_precision({"fp32": 30_000}) == "fp32"
     assert recipe.pick_precision({"bf16": 30_000}) == "bf16"  # asked for explicitly
-    picked = recipe.choose(2.5, {"fp32": 30_000, "bf16": 50_000}, None, 1_000_000)
+    picked = recipe.choose(2.5, {"fp32": 30_000, "bf16": 50_000}, None, recipe.Task(65, 1_000_000))
     assert picked.train["precision"] == "bf16" and "bf16 autocast (1.7x the fp32 speed)" in picked.why
 
 

@@ -107,6 +107,23 @@ def test_a_bf16_run_resumed_without_bf16_goes_on_in_fp32_and_says_so(corpus_file
     assert run_to_end(resumed)[-1].step == 8
 
 
+def test_a_checkpoint_of_the_first_format_still_resumes(corpus_file, tmp_path):
+    """Runs saved by chargen 0.1 (format 1: one process's generators at the top level, no character count)."""
+    from chargen.checkpoint import save_checkpoint
+
+    run_to_end(make(corpus_file, tmp_path / "run", steps=4))
+    path = tmp_path / "run" / runs.LATEST
+    payload = load_checkpoint(path)
+    rng = payload["resume"].pop("rng")[0]
+    payload["resume"].update(torch_rng=rng["torch"], cuda_rng=rng["cuda"], python_rng=rng["python"])
+    for key in ("world_size",):
+        payload.pop(key)
+    payload["position"].pop("chars")
+    payload["train_config"].pop("lines")
+    save_checkpoint(path, payload)
+    assert run_to_end(resume_trainer(tmp_path / "run", {"steps": 8}))[-1].step == 8
+
+
 def test_steps_may_be_raised_on_resume(corpus_file, tmp_path):
     run_to_end(make(corpus_file, tmp_path / "run", steps=8))
     again = resume_trainer(tmp_path / "run", {"steps": 12})
