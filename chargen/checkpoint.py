@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import os
 import pickle
 import zipfile
@@ -118,6 +119,55 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not intact:
         raise ChargenError(f"checkpoint {path} is corrupt (its weights do not match their SHA-256)")
     return payload
+
+
+def facts(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """What `chargen info` shows of a checkpoint: model, corpus, progress and the digest of the weights."""
+    model, position = payload["model_config"], payload["position"]
+    best = position.get("best_val_loss")
+    return {
+        "checkpoint": str(path),
+        "cell": model["cell"],
+        "layers": model["layers"],
+        "hidden_size": model["hidden_size"],
+        "embed_dim": model["embed_dim"],
+        "dropout": model["dropout"],
+        "parameters": sum(t.numel() for t in payload["weights"].values()),
+        "vocab_size": model["vocab_size"],
+        "corpus": payload["corpus"]["sources"],
+        "corpus_chars": payload["corpus"]["chars"],
+        "corpus_sha256": payload["corpus"]["sha256"],
+        "mode": "lines" if line_mode(payload) else "text",
+        "step": position["step"],
+        "total_steps": position["total_steps"],
+        "best_val_loss": best,
+        "best_val_bpc": best / math.log(2) if best is not None else None,
+        "weights_sha256": payload["weights_sha256"],
+        "parent": payload.get("parent"),
+        "resumable": "resume" in payload,
+        "format_version": payload["format_version"],
+        "chargen_version": payload["chargen_version"],
+    }
+
+
+def fact_text(key: str, value: Any) -> str:
+    """One of `facts` as text: numbers with thousands separators, losses to 4 places, lists and records inline."""
+    if isinstance(value, bool) or key == "format_version":
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')} {fact_text(k, v)}" for k, v in value.items() if v is not None)
+    return str(value)
+
+
+def line_mode(payload: dict[str, Any]) -> bool:
+    """Whether the checkpoint's model was trained on items, one per line (--lines)."""
+    return bool(payload.get("train_config", {}).get("lines"))
 
 
 def remove_orphans(folder: Path) -> list[Path]:

@@ -13,6 +13,30 @@ from chargen.loss import LN2
 from chargen.reports import Evaluated, Finished, Note, Report, Started, Step
 
 PLAIN_EVERY_S = 10.0  # without a terminal, a progress line this often
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+
+
+class LossTrend:
+    """The recent training loss as a sparkline: the mean of every `every` steps, the last `width` of them."""
+
+    def __init__(self, width: int = 24, every: int = 25) -> None:
+        self.width, self.every = width, every
+        self.means: list[float] = []
+        self._sum, self._count = 0.0, 0
+
+    def add(self, loss: float) -> None:
+        self._sum, self._count = self._sum + loss, self._count + 1
+        if self._count == self.every:
+            self.means = (self.means + [self._sum / self._count])[-self.width :]
+            self._sum, self._count = 0.0, 0
+
+    def sparkline(self) -> str:
+        finite = [m for m in self.means if m == m and abs(m) != float("inf")]
+        if len(finite) < 2:
+            return ""
+        lo, hi = min(finite), max(finite)
+        scale = (len(SPARK_BARS) - 1) / (hi - lo) if hi > lo else 0.0
+        return "".join(SPARK_BARS[round((m - lo) * scale)] for m in finite)
 
 
 def _preview_line(text: str, width: int = 100) -> str:
@@ -53,6 +77,7 @@ def _render_live(reports: Iterable[Report], console: Console) -> Finished:
         TextColumn("{task.completed:,}/{task.fields[total_text]}"),
         TextColumn("ep {task.fields[epoch]:.2f}"),
         TextColumn("loss {task.fields[loss]:.3f}"),
+        TextColumn("[cyan]{task.fields[trend]}"),
         TextColumn("{task.fields[val]}"),
         TextColumn("{task.fields[speed]:,.0f} ch/s"),
         TimeElapsedColumn(),
@@ -60,7 +85,9 @@ def _render_live(reports: Iterable[Report], console: Console) -> Finished:
         console=console,
         transient=False,
     )
-    task = progress.add_task("train", total=None, total_text="?", epoch=0.0, loss=float("nan"), val="", speed=0.0)
+    task = progress.add_task("train", total=None, total_text="?", epoch=0.0, loss=float("nan"), val="", speed=0.0,
+                             trend="")
+    trend = LossTrend()
     with progress:
         for r in reports:
             if isinstance(r, Started):
@@ -68,8 +95,9 @@ def _render_live(reports: Iterable[Report], console: Console) -> Finished:
                 if r.resumed_from:
                     progress.update(task, completed=r.resumed_from)
             elif isinstance(r, Step):
+                trend.add(r.loss)
                 progress.update(task, completed=r.step, total=r.total, total_text=f"{r.total:,}" if r.total else "?",
-                                epoch=r.epoch, loss=r.loss, speed=r.chars_per_s)
+                                epoch=r.epoch, loss=r.loss, speed=r.chars_per_s, trend=trend.sparkline())
             elif isinstance(r, Evaluated):
                 val = f"val {r.val_loss:.3f} ({r.val_loss / LN2:.2f} bpc)" if r.val_loss is not None else ""
                 progress.update(task, val=val)

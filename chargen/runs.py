@@ -143,3 +143,27 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     tmp = run_dir / f".{CONFIG}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, run_dir / CONFIG)
+
+
+def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
+    """A run's evaluation records and how many lines of metrics.jsonl could not be read (skipped)."""
+    path = run_dir / METRICS
+    if not path.is_file():
+        what = "a chargen run" if (run_dir / LATEST).is_file() or (run_dir / BEST).is_file() else "no chargen run"
+        raise ChargenError(f"{run_dir} has no {METRICS}: it is {what} with no evaluation yet"
+                           if what == "a chargen run" else f"{run_dir} is not a chargen run (no {METRICS})")
+    records, skipped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            float(record["step"]), float(record["train_loss"])
+        except (ValueError, KeyError, TypeError):
+            skipped += 1
+            continue
+        records.append(record)
+    if not records:
+        raise ChargenError(f"{path} has no evaluation records yet" + (f" ({skipped} unreadable line(s))" if skipped else "")
+                           + "; train the run past its first evaluation")
+    return records, skipped

@@ -94,6 +94,7 @@ class Trainer:
         self.net = group.wrap(self.model)  # what training steps run through
         self.optimizer = make_optimizer(self.model, cfg)
         self.pos = Position()
+        self.clipped_steps = 0  # since the last evaluation
         self.state: State = self.model.init_state(cfg.batch_size, self.device)
         self.minutes = cfg.minutes
         self.resumed_from: int | None = None
@@ -234,8 +235,9 @@ class Trainer:
         loss.backward()
         # The gradients are every process's average by now, so all of them see the same norm and
         # make the same choice below.
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-        if not math.isfinite(grad_norm.item()):
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf")).item()
+        self.clipped_steps += 0 < cfg.grad_clip < grad_norm  # how often clipping engaged, for metrics.jsonl
+        if not math.isfinite(grad_norm):
             # Skip the update: non-finite numbers must never reach the weights. A carried state
             # that blew up would poison every later window, so it starts afresh.
             self.state = self.model.init_state(cfg.batch_size, self.device)
@@ -319,8 +321,8 @@ class Trainer:
                 pos.elapsed_s += now - segment_start
                 segment_start = now
                 if not stop:
-                    yield self._evaluate(loss_sum / max(loss_count, 1), last_saved)
-                    loss_sum, loss_count = 0.0, 0
+                    yield self._evaluate(loss_sum / max(loss_count, 1), loss_count, last_saved)
+                    loss_sum, loss_count, self.clipped_steps = 0.0, 0, 0
                 self._save(runs.LATEST, last_saved)
                 last_saved = pos.step
                 if stop or out_of_time:
@@ -343,7 +345,7 @@ class Trainer:
         total, count = self.group.sum(total, count)
         return total / count
 
-    def _evaluate(self, train_loss: float, last_saved: int | None) -> Evaluated:
+    def _evaluate(self, train_loss: float, steps: int, last_saved: int | None) -> Evaluated:
         cfg, pos = self.cfg, self.pos
         val_loss = self.validation_loss()
         metric = val_loss if val_loss is not None else train_loss
@@ -356,6 +358,7 @@ class Trainer:
             "train_loss": train_loss, "val_loss": val_loss, "val_bpc": bits(val_loss) if val_loss is not None else None,
             "lr": learning_rate(max(pos.step - 1, 0), pos.total_steps, cfg, pos.lr_scale),
             "chars": pos.chars,
+            "clipped": round(self.clipped_steps / max(steps, 1), 4),  # share of the steps since the last evaluation
             "elapsed_s": round(pos.elapsed_s, 3), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         self.group.on_main(lambda: runs.append_metrics(self.run_dir, record))

@@ -13,7 +13,8 @@ import torch
 from click.testing import CliRunner
 
 from chargen.checkpoint import load_checkpoint
-from chargen.cli import _without_option, cli
+from chargen.cli import cli
+from chargen.cli.train import without_option
 from chargen.errors import ChargenError
 from chargen.launch import resume_trainer
 
@@ -139,7 +140,7 @@ def test_resuming_with_another_number_of_processes_is_refused(two_process_run):
 
 def test_only_the_nproc_option_is_taken_out_of_the_command_line():
     argv = ["train", "c.txt", "--nproc", "2", "--steps", "5", "--nproc=3", "--name", "x"]
-    assert _without_option(argv, "--nproc") == ["train", "c.txt", "--steps", "5", "--name", "x"]
+    assert without_option(argv, "--nproc") == ["train", "c.txt", "--steps", "5", "--name", "x"]
 
 
 def _diverging_rank(rank: int, port: int, corpus: str, run_dir: str, out: str) -> None:

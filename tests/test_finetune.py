@@ -75,7 +75,7 @@ def test_a_time_budget_fine_tune_keeps_the_model_and_chooses_a_gentle_schedule(p
     trainer = new_trainer([str(corpus_file)], {}, {"minutes": 0.01, "batch_size": 4, "seq_len": 8}, tmp_path / "child",
                           init_from=parent_run / runs.BEST)
     assert trainer.model_config.hidden_size == TINY_MODEL["hidden_size"]
-    assert trainer.cfg.lr == 1e-3 and trainer.cfg.warmup_steps == 20
+    assert trainer.cfg.lr == 2e-3 and trainer.cfg.warmup_steps == 20
     assert any("the parent's lstm 2x24" in note for note in trainer.notes)
 
 

@@ -1,0 +1,142 @@
+"""`chargen sample` and `chargen repl`: text from a trained model, streamed or interactive."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from chargen.cli import checked, checkpoint_dir_option, checkpoint_option, cli, sampling_options, write_stream
+from chargen.config import ModelConfig, check_length, unescape
+from chargen.errors import ChargenError
+def _check_terminal_can_show(vocab_chars: str) -> None:
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    bad = [ch for ch in vocab_chars if not _encodable(ch, encoding)]
+    if bad:
+        from chargen.vocab import describe_chars
+
+        raise ChargenError(f"the output encoding ({encoding}) cannot show the model's {describe_chars(bad, ascii_only=True)}; "
+                           "set PYTHONIOENCODING=utf-8 (or a UTF-8 locale such as LANG=C.UTF-8)")
+
+
+def _encodable(ch: str, encoding: str) -> bool:
+    try:
+        ch.encode(encoding)
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
+
+
+def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path):
+    """(payload, StepModel, Vocab) from a checkpoint spec."""
+    from chargen import runs
+    from chargen.checkpoint import load_checkpoint
+    from chargen.sample import StepModel
+    from chargen.vocab import Vocab
+
+    payload = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
+    config = ModelConfig(**payload["model_config"])
+    return payload, StepModel(config, payload["weights"]), Vocab(payload["vocab"])
+
+
+@cli.command()
+@checkpoint_option
+@checkpoint_dir_option
+@sampling_options
+@click.option("--prime", default="", help="Text to warm the model on; it is printed before the continuation.")
+@click.option("-n", "--length", type=int, default=500, show_default=True, callback=checked(check_length),
+              help="Characters to generate (not counting the prime).")
+@click.option("--num-samples", type=int, default=1, show_default=True, callback=checked(check_length),
+              help="Independent samples, generated together in one batch.")
+@click.option("--stop", default=None, help="Stop a sample once it has generated this string.")
+@click.option("--new-only", is_flag=True,
+              help="Line-mode models: print only items that are not in the training file.")
+def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, length, num_samples, stop, new_only):
+    """Stream generated text to stdout.
+
+    A line-mode model (trained with --lines) prints NUM_SAMPLES complete items, one per line, and says on
+    stderr how many were in its training set, in its validation set, and new; --length is then the
+    longest an item may grow.
+    """
+    from chargen.checkpoint import line_mode
+    from chargen.config import SamplingSettings
+    from chargen.sample import Sampler
+
+    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir)
+    _check_terminal_can_show(vocab.chars)
+    settings = SamplingSettings(temperature, top_k, top_p)
+    sampler = Sampler(model, vocab, settings, seed=seed, batch_size=num_samples)
+    if line_mode(payload):
+        _sample_items(payload, sampler, prime, length, num_samples, new_only)
+        return
+    if new_only:
+        raise ChargenError("--new-only is for line-mode models (trained with --lines), whose samples are items")
+    if prime:
+        sampler.feed(prime)
+    stop = unescape(stop) if stop else None  # let users type --stop '\n\n'
+    if num_samples == 1:
+        write_stream([prime, *(chars[0] for chars in sampler.stream(length, stop))])
+        click.echo()
+        return
+    texts = ["".join(column) for column in zip(*sampler.stream(length, stop))]
+    for i, text in enumerate(texts):
+        click.echo(("\n" if i else "") + prime + text)
+
+
+def _sample_items(payload, sampler, prime: str, length: int, count: int, new_only: bool) -> None:
+    """Complete items, one per line; a tally of where they come from on stderr."""
+    from chargen.novelty import ItemSets
+    from chargen.sample import generate_items
+
+    try:
+        known = ItemSets.of(payload)
+    except ChargenError as e:
+        if new_only:
+            raise
+        known = None
+        click.echo(f"note: {e}", err=True)
+    printed, tally = 0, {"train": 0, "val": 0, "new": 0}
+    rounds = 0
+    while printed < count and rounds < (20 if new_only else 1):  # --new-only draws again for what it dropped
+        rounds += 1
+        for item in generate_items(sampler, prime, length):
+            where = known.where(item) if known else "new"
+            tally[where] += 1
+            if printed < count and (where == "new" or not new_only):
+                click.echo(item)
+                printed += 1
+    if known:
+        drawn = sum(tally.values())
+        click.echo(f"{drawn} item(s) generated: {tally['train']} in the training set, {tally['val']} in the "
+                   f"validation set, {tally['new']} new" + (f"; {printed} new printed" if new_only else ""), err=True)
+    if printed < count:
+        raise ChargenError(f"only {printed} of {count} items were new after {rounds} rounds; "
+                           "raise --temp, or ask for fewer")
+
+
+@cli.command()
+@checkpoint_option
+@checkpoint_dir_option
+@sampling_options
+@click.option("-n", "--length", type=int, default=200, show_default=True, callback=checked(check_length),
+              help="Characters per continuation.")
+def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length):
+    """Interactive completion: type a prefix, watch the model continue it.
+
+    An empty line continues where the last continuation stopped; :help lists the commands. With
+    standard input not a terminal, each input line gets its completion on one line of stdout. With a
+    line-mode model, each line typed is the beginning of an item, completed to the item's end (an
+    empty line asks for a whole new item).
+    """
+    from chargen.checkpoint import line_mode
+    from chargen.config import SamplingSettings
+    from chargen.repl import Repl, ReplSettings, describe_model
+
+    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir)
+    _check_terminal_can_show(vocab.chars)
+    items = line_mode(payload)
+    settings = ReplSettings(SamplingSettings(temperature, top_k, top_p), length=length, seed=seed, items=items)
+    name = Path(payload.get("corpus", {}).get("sources", ["model"])[0]).stem
+    description = describe_model(name, model.config, payload["position"].get("best_val_loss"), items)
+    raise click.exceptions.Exit(Repl(model, vocab, settings, description).run())

@@ -1,0 +1,76 @@
+"""`chargen info` and `chargen eval`: what a checkpoint is, and how well it predicts a text."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from chargen.cli import checkpoint_dir_option, checkpoint_option, cli
+from chargen.errors import ChargenError
+@cli.command()
+@checkpoint_option
+@checkpoint_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(checkpoint, checkpoint_dir, as_json):
+    """Describe a checkpoint: model, vocabulary, corpus, progress and a digest of its weights."""
+    from chargen import runs
+    from chargen.checkpoint import facts, fact_text, load_checkpoint
+
+    path = runs.find_checkpoint(checkpoint, checkpoint_dir)
+    record = facts(path, load_checkpoint(path))
+    if as_json:
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    width = max(map(len, record))
+    for key, value in record.items():
+        if value is not None:
+            click.echo(f"{key.replace('_', ' '):<{width}}  {fact_text(key, value)}")
+
+
+@cli.command("eval")
+@checkpoint_option
+@checkpoint_dir_option
+@click.argument("textfile", type=click.Path(path_type=Path))
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of TEXTFILE.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
+    """Measure how well a model predicts TEXTFILE: nats/char, bits/char and perplexity."""
+    import torch
+
+    from chargen import runs
+    from chargen.checkpoint import line_mode, load_checkpoint
+    from chargen.corpus import read_text
+    from chargen.data import eval_windows
+    from chargen.items import all_item_batches
+    from chargen.loss import LN2, loss_sum
+    from chargen.model import CharRNN
+    from chargen.vocab import Vocab
+
+    path = runs.find_checkpoint(checkpoint, checkpoint_dir)
+    payload = load_checkpoint(path)
+    vocab = Vocab(payload["vocab"])
+    text = read_text(textfile, encoding)
+    if len(text) < 2:
+        raise ChargenError(f"{textfile} has {len(text)} characters; it needs at least 2 to evaluate")
+    if missing := vocab.unknown(text):
+        from chargen.vocab import describe_chars
+
+        raise ChargenError(f"{textfile} has characters the model never saw, {describe_chars(missing)}")
+    ids = vocab.encode(text)
+    model = CharRNN.from_checkpoint(payload)
+    if line_mode(payload):  # every line an item, from the start state, its end predicted too
+        batches, carry = all_item_batches(ids, vocab), False
+    else:  # one text, the state carried from the first character to the last
+        batches, carry = eval_windows(ids, batch_size=1, seq_len=1024), True
+    total, count = loss_sum(model, batches, torch.device("cpu"), carry_state=carry)
+    loss = total / count
+    record = {"checkpoint": str(path), "text": str(textfile), "chars": count,
+              "loss_nats": loss, "bpc": loss / LN2, "perplexity": math.exp(loss)}
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    else:
+        click.echo(f"{textfile}: {loss:.4f} nats/char, {loss / LN2:.4f} bits/char, "
+                   f"perplexity {math.exp(loss):.3f} over {count:,} predicted characters")

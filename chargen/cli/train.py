@@ -1,0 +1,259 @@
+"""`chargen train`: a new run, a resumed one, or several processes through torchrun's launcher."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from dataclasses import fields
+from pathlib import Path
+
+import click
+
+from chargen.cli import ARGV_KEY, EXIT_INTERRUPTED, checkpoint_dir_option, cli, default_of, write_stream
+from chargen.config import CELLS, DEFAULT_MINUTES, PRECISIONS, ModelConfig, TrainConfig
+from chargen.errors import ChargenError
+
+BUNDLED_CORPUS = "shakespeare.txt"  # in the package chargen.corpora (the top-level corpora/ folder)
+MODEL_OPTIONS = ("cell", "layers", "hidden_size", "embed_dim", "dropout")
+TRAIN_OPTIONS = tuple(f.name for f in fields(TrainConfig))
+
+
+def _opt(name: str, cls, help: str, type=None, **kw):
+    default = default_of(cls, name)
+    shown = f" [default: {default}]" if default is not None else ""
+    return click.option("--" + name.replace("_", "-"), name, type=type, default=None, help=help + shown, **kw)
+
+
+@cli.command(context_settings={"show_default": False})
+@click.argument("corpus", nargs=-1, type=click.Path(path_type=str))
+@_opt("cell", ModelConfig, "Recurrent cell.", type=click.Choice(CELLS))
+@_opt("layers", ModelConfig, "Stacked recurrent layers.", type=int)
+@_opt("hidden_size", ModelConfig, "Width of each recurrent layer.", type=int)
+@_opt("embed_dim", ModelConfig, "Character embedding width; 0 feeds one-hot vectors.", type=int)
+@_opt("dropout", ModelConfig, "Dropout between layers and before the output.", type=float)
+@_opt("batch_size", TrainConfig, "Contiguous streams per batch.", type=int)
+@_opt("seq_len", TrainConfig, "Characters per window (truncated BPTT length).", type=int)
+@_opt("lr", TrainConfig, "Peak learning rate (AdamW).", type=float)
+@_opt("weight_decay", TrainConfig, "AdamW weight decay on matrices.", type=float)
+@_opt("warmup_steps", TrainConfig, "Linear warm-up steps before the cosine decay.", type=int)
+@_opt("min_lr_ratio", TrainConfig, "Final learning rate as a fraction of --lr.", type=float)
+@_opt("grad_clip", TrainConfig, "Clip the global gradient norm to this; 0 is off.", type=float)
+@_opt("steps", TrainConfig, "Train for this many optimizer steps in all.", type=int)
+@_opt("epochs", TrainConfig, "Or: this many passes over the training text.", type=float)
+@_opt("minutes", TrainConfig, f"Or: this wall-clock budget (the default, {DEFAULT_MINUTES:g} minutes).", type=float)
+@_opt("eval_every", TrainConfig, "Evaluate, preview and save every N steps.", type=int)
+@_opt("val_fraction", TrainConfig, "Last fraction of the text held out for validation; 0 for none.", type=float)
+@_opt("seed", TrainConfig, "Random seed for weights, dropout and data order.", type=int)
+@_opt("device", TrainConfig, "auto, cpu, cuda, cuda:N or mps.", type=str)
+@_opt("precision", TrainConfig, "Forward-pass arithmetic in training; bf16 where the hardware has it "
+      "(the time-budget recipe measures both).", type=click.Choice(PRECISIONS))
+@click.option("--lines", "lines", flag_value=True, default=None,
+              help="Line mode: each non-empty line is one item (a name, a title), learned from its start to its end.")
+@click.option("--encoding", default=None, help="Text encoding of the corpus. [default: utf-8]")
+@click.option("--max-vocab", type=int, default=None, help="Refuse corpora with more distinct characters. [default: 20000]")
+@checkpoint_dir_option
+@click.option("--name", default=None, help="Run folder name. Default: corpus name and time.")
+@click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[RUN]",
+              help="Continue a run exactly where it stopped (default: the most recent run).")
+@click.option("--allow-corpus-change", is_flag=True, help="On --resume, accept a corpus that differs from the run's.")
+@click.option("--init-from", metavar="RUN|FILE", default=None,
+              help="Start from a trained model (a run or checkpoint file): fine-tune its weights on CORPUS, "
+                   "keeping its architecture; characters it never saw are added.")
+@click.option("--sample-length", type=int, default=400, show_default=True,
+              help="Characters of sample printed to stdout at the end; 0 for none.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option("--nproc", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Train with N processes on this machine (torchrun's launcher, DistributedDataParallel); "
+                   "--batch-size is then each process's share of the streams.")
+@click.option("--log", "logs", type=click.Choice(["tensorboard", "wandb"]), multiple=True,
+              help="Also write the evaluation records to TensorBoard (RUN/tensorboard) or Weights & Biases; "
+                   "repeat for both.")
+def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from, sample_length,
+          quiet, nproc, logs, **options):
+    """Train a model on CORPUS: text files, or folders of *.txt files (default: bundled Shakespeare).
+
+    With a time budget (--minutes, the default), every option you leave out is chosen for the budget
+    and this machine's measured speed, and the log says what was chosen; with --steps or --epochs the
+    defaults shown apply.
+
+    Checkpoints, metrics and config go to CHECKPOINT_DIR/NAME. Ctrl-C saves a resumable checkpoint
+    and exits 130; `chargen train --resume` continues it exactly.
+
+    Under torchrun (`torchrun --nproc-per-node N -m chargen train ...`), or with --nproc N, the
+    processes train one model together; only the first prints and writes checkpoints.
+    """
+    from chargen import distributed
+    from chargen.loggers import require
+
+    require(list(logs))
+    if nproc is not None and nproc > 1 and not distributed.launched_by_torchrun():
+        argv = without_option(click.get_current_context().meta[ARGV_KEY], "--nproc")
+        _exit_for(distributed.launch(nproc, argv))
+    with contextlib.closing(distributed.join()) as group:
+        _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from,
+               sample_length, quiet or not group.is_main, logs, {k: v for k, v in options.items() if v is not None})
+
+
+def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from,
+           sample_length, quiet, logs, given) -> None:
+    from rich.console import Console
+
+    from chargen import display, launch, runs
+    from chargen.loss import LN2
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    progress = _encoding_progress(console, quiet)
+    if resume is not None and init_from is not None:
+        raise ChargenError("--init-from starts a new run from a model; --resume continues a run: use one of them")
+    if resume is not None:
+        run_dir = group.on_main(lambda: runs.find_run(resume or None, checkpoint_dir))
+        trainer = launch.resume_trainer(run_dir, given, corpus_paths=list(corpus) or None, encoding=encoding,
+                                        allow_corpus_change=allow_corpus_change, progress=progress, group=group)
+    else:
+        paths = list(corpus) or [str(bundled_corpus())]
+        train_options = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
+        model_options = {k: v for k, v in given.items() if k in MODEL_OPTIONS}
+        run_dir = checkpoint_dir / (name or group.broadcast(runs.new_run_name(paths)))
+        parent = group.on_main(lambda: runs.find_checkpoint(init_from, checkpoint_dir)) if init_from else None
+        trainer = launch.new_trainer(paths, model_options, train_options, run_dir, encoding=encoding or "utf-8",
+                                     max_vocab=max_vocab, progress=progress, group=group, init_from=parent)
+
+    stop_requested = False
+
+    def on_sigint(signum, frame):
+        nonlocal stop_requested
+        if stop_requested:
+            raise KeyboardInterrupt
+        stop_requested = True
+        if group.is_main:
+            console.print("stopping: finishing this step and saving a checkpoint (Ctrl-C again quits without saving)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    sinks = _open_logs(logs, trainer) if group.is_main else []
+    try:
+        finished = display.render(_logged(trainer.run(lambda: stop_requested), sinks), console, quiet)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for sink in sinks:
+            sink.close()
+
+    if finished.reason == "interrupted":
+        if group.is_main:
+            console.print(f"saved step {finished.step:,} to {finished.checkpoint}; continue with: "
+                          f"{_train_command(group.world)} --resume {trainer.run_dir.name} --checkpoint-dir {checkpoint_dir}")
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    if not group.is_main:
+        return
+    best = finished.best_val_loss
+    summary = f"best val loss {best:.4f} nats/char ({best / LN2:.3f} bpc)" if best is not None else "done"
+    if not quiet:
+        console.print(f"finished at step {finished.step:,}: {summary}; checkpoints in {trainer.run_dir}")
+    if sample_length > 0:
+        if not quiet:
+            console.print(f"a sample at temperature 0.8 (more with: chargen sample -c {trainer.run_dir}):")
+        if trainer.cfg.lines:
+            click.echo(trainer.sample_text(sample_length, seed=trainer.cfg.seed))
+        else:
+            sampler = trainer.sampler(temperature=0.8, seed=trainer.cfg.seed)
+            write_stream((chars[0] for chars in sampler.stream(sample_length)))
+            click.echo()
+
+
+def _open_logs(kinds, trainer) -> list:
+    if not kinds:
+        return []
+    from dataclasses import asdict
+
+    from chargen.loggers import open_logs
+
+    config = {"model": asdict(trainer.model_config), "train": asdict(trainer.cfg),
+              "corpus": list(trainer.corpus.sources), "parent": trainer.parent}
+    return open_logs(list(kinds), trainer.run_dir, config)
+
+
+def _logged(reports, sinks):
+    """The reports, each evaluation's metrics record also written to every experiment log."""
+    from chargen.reports import Evaluated
+
+    for report in reports:
+        if isinstance(report, Evaluated):
+            for sink in sinks:
+                sink.record(report.record)
+        yield report
+
+
+def _train_command(world: int) -> str:
+    """How the user started this run's processes, to repeat it."""
+    if world == 1:
+        return "chargen train"
+    from chargen.distributed import NPROC_ENV
+
+    if os.environ.get(NPROC_ENV):
+        return f"chargen train --nproc {world}"
+    return f"torchrun --nproc-per-node {world} -m chargen train"
+
+
+def without_option(argv: list[str], option: str) -> list[str]:
+    """`argv` less `option VALUE` / `option=VALUE` (the rest goes to every process as it was typed)."""
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == option:
+            skip = True
+        elif not word.startswith(option + "="):
+            kept.append(word)
+    return kept
+
+
+def _exit_for(outcome) -> None:
+    """The exit of a job of several processes, from how its processes ended."""
+    if outcome.interrupted:
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    if outcome.exit_code == 1:  # a user error, which the processes have printed
+        raise click.exceptions.Exit(1)
+    if outcome.failed_rank is not None:
+        # A crash or a kill: this line says which process ended the job.
+        code = outcome.exit_code
+        how = f"was killed by signal {-code}" if code < 0 else f"ended with exit code {code}"
+        raise ChargenError(f"process {outcome.failed_rank} of the job {how} and the others were stopped; "
+                           "the last saved checkpoint is intact, resume with --resume")
+    raise click.exceptions.Exit(0)
+
+
+def bundled_corpus() -> Path:
+    from importlib.resources import files
+
+    try:
+        path = Path(str(files("chargen.corpora") / BUNDLED_CORPUS))
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise ChargenError(f"the bundled corpus {BUNDLED_CORPUS} is not installed; name a corpus to train on")
+    return path
+
+
+def _encoding_progress(console, quiet: bool):
+    """A progress bar for reading and encoding large corpora (shown only past a few MB)."""
+    if quiet:
+        return None
+    state: dict = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if total < 32 << 20:
+            return
+        if "progress" not in state:
+            from rich.progress import Progress
+
+            state["progress"] = Progress(console=console, transient=True)
+            state["progress"].start()
+            state["tasks"] = {}
+        progress, tasks = state["progress"], state["tasks"]
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(f"{phase} corpus", total=total)
+        progress.update(tasks[phase], completed=done)
+        if done >= total and phase == "encoding":
+            progress.stop()
+
+    return report

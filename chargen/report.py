@@ -1,0 +1,84 @@
+"""The one-page run report: a self-contained HTML page of the run's facts, loss curves, samples at three
+temperatures, how much the model copies, and what it finds surprising in held-out text, built from
+the same sections as the single views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chargen import runs
+from chargen.checkpoint import facts, line_mode, load_checkpoint
+from chargen.config import ModelConfig, SamplingSettings
+from chargen.equations import Network
+from chargen.errors import ChargenError
+from chargen.neurons import activations, trackers
+from chargen.novelty import measure, training_corpus
+from chargen.page import Section, page, text
+from chargen.sample import Sampler, StepModel, generate_items
+from chargen.sections import (
+    copying_section,
+    curves_section,
+    facts_section,
+    items_section,
+    neurons_section,
+    samples_section,
+    surprise_section,
+    tracker_label,
+)
+from chargen.surprise import surprise
+from chargen.vocab import Vocab
+
+TEMPERATURES = (0.5, 0.8, 1.0)
+SAMPLE_CHARS = 600
+EXCERPT_CHARS = 1500  # of the validation text, for the surprise and cell views
+
+
+def samples(model: StepModel, vocab: Vocab, items: bool, seed: int) -> list[tuple[float, str]]:
+    out = []
+    for t in TEMPERATURES:
+        sampler = Sampler(model, vocab, SamplingSettings(t), seed=seed, batch_size=10 if items else 1)
+        if items:
+            out.append((t, "\n".join(generate_items(sampler, max_length=200))))
+        else:
+            out.append((t, "".join(chars[0] for chars in sampler.stream(SAMPLE_CHARS))))
+    return out
+
+
+def run_report(run_dir: Path, seed: int = 1) -> str:
+    """The report of the run in `run_dir`, from its best checkpoint (else its latest) and metrics."""
+    checkpoint = runs.find_checkpoint(str(run_dir), run_dir.parent)
+    payload = load_checkpoint(checkpoint)
+    records, skipped = runs.read_metrics(run_dir)
+    config = ModelConfig(**payload["model_config"])
+    vocab, items = Vocab(payload["vocab"]), line_mode(payload)
+    model = StepModel(config, payload["weights"])
+    name = run_dir.name
+    last = records[-1]
+    lede = (f"{config.cell} {config.layers}x{config.hidden_size} trained on {', '.join(Path(s).name for s in payload['corpus']['sources'])}"
+            f" for {last['step']:,} steps; best validation loss {payload['position'].get('best_val_loss') or float('nan'):.4f} nats/char.")
+    sections = [facts_section({**facts(checkpoint, payload), "train": payload["train_config"]}), curves_section([(name, records)])]
+    if skipped:
+        sections[-1] = Section("curves", "Loss", sections[-1].body + f"<p>{skipped} unreadable line(s) of metrics.jsonl skipped.</p>")
+    sections.append(samples_section(samples(model, vocab, items, seed)))
+    try:
+        sections += _corpus_sections(payload, model, config, vocab, items, seed)
+    except ChargenError as e:  # the training text is gone or changed: the model's own sections still stand
+        sections.append(Section("novelty", "Copying", f"<p>{text(e)}.</p>"))
+    return page(f"chargen run {name}", sections, lede)
+
+
+def _corpus_sections(payload, model, config, vocab, items: bool, seed: int) -> list[Section]:
+    novelty = measure(payload, seed=seed)
+    if items:
+        return [items_section(novelty.items, novelty.samples[:12])]
+    out = [copying_section(novelty.generated, novelty.validation,
+                           f"{len(novelty.samples)} samples of {len(novelty.samples[0]):,} characters at temperature 0.8.")]
+    val = training_corpus(payload).split(payload["train_config"]["val_fraction"])[1]
+    if len(val):
+        excerpt = vocab.decode(val[:EXCERPT_CHARS])
+        out.append(surprise_section(surprise(model, vocab, excerpt), "Surprise, on held-out text"))
+        acts = activations(Network(config, payload["weights"]), vocab, excerpt)
+        found = trackers(acts)[:4]
+        out.append(neurons_section(acts, [(t.cell, tracker_label(t, acts.layer)) for t in found],
+                                   "Cells that track the text"))
+    return out
