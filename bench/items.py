@@ -31,7 +31,7 @@ def tally(run_dir: Path) -> dict:
     from chargen.vocab import Vocab
 
     payload = load_checkpoint(run_dir / "best.pt")
-    model = StepModel(ModelConfig(**payload["model_config"]), payload["weights"])
+    model = StepModel(ModelConfig.saved(payload["model_config"]), payload["weights"])
     sampler = Sampler(model, Vocab(payload["vocab"]), SamplingSettings(1.0), seed=0, batch_size=SAMPLES)
     items = generate_items(sampler, max_length=50)
     counts = ItemSets.of(payload).tally(items)

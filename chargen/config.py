@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from chargen.errors import ChargenError
 
 CELLS = ("lstm", "gru", "rnn-tanh", "rnn-relu")
+# How the recurrent weights start. torch: PyTorch's own (uniform in +-1/sqrt(H)), which learned fastest for
+# every cell (bench/init.py); orthogonal: orthogonal recurrent matrices (Saxe et al. 2014); identity: the
+# IRNN's identity recurrence and tiny input weights (Le et al. 2015), plain RNNs only; forget-1: zero
+# biases but the LSTM forget gate's at 1 (Gers et al. 2000), chargen 0.1's LSTM initialisation.
+INITS = ("torch", "orthogonal", "identity", "forget-1")
 PRECISIONS = ("fp32", "bf16")  # bf16: autocast of the forward pass; weights, optimizer and evaluation stay fp32
 
 
@@ -28,10 +33,17 @@ class ModelConfig:
     hidden_size: int = 256  # H: width of each recurrent layer
     embed_dim: int = 64  # E: learned character embedding; 0 feeds one-hot vectors as in char-rnn
     dropout: float = 0.0  # between recurrent layers and before the output layer
+    init: str = "torch"  # how the recurrent weights start: one of INITS
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ChargenError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if self.init not in INITS:
+            raise ChargenError(f"unknown --init {self.init!r}; choose one of {', '.join(INITS)}")
+        if self.init == "identity" and not self.cell.startswith("rnn-"):
+            raise ChargenError(f"--init identity is for plain RNNs (rnn-tanh, rnn-relu), not {self.cell}")
+        if self.init == "forget-1" and self.cell != "lstm":
+            raise ChargenError(f"--init forget-1 is for LSTMs (it sets their forget gate), not {self.cell}")
         for name in ("vocab_size", "layers", "hidden_size"):
             if getattr(self, name) < 1:
                 raise ChargenError(f"{flag(name)} must be at least 1, not {getattr(self, name)}")
@@ -39,6 +51,13 @@ class ModelConfig:
             raise ChargenError(f"--embed-dim must be 0 (one-hot) or more, not {self.embed_dim}")
         if not 0.0 <= self.dropout < 1.0:
             raise ChargenError(f"--dropout must be in [0, 1), not {self.dropout}")
+
+    @classmethod
+    def saved(cls, options: dict) -> ModelConfig:
+        """The config a checkpoint holds; those of chargen 0.1 name no init, and had LSTMs start with the
+        forget gate at 1 and ReLU RNNs with the identity."""
+        legacy = {"lstm": "forget-1", "rnn-relu": "identity"}.get(options.get("cell", "lstm"), "torch")
+        return cls(**{"init": legacy, **options})
 
     @property
     def input_size(self) -> int:

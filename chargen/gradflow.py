@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chargen.config import CELLS, TrainConfig
+from chargen.config import CELLS, INITS, TrainConfig
 from chargen.corpus import load_corpus
 from chargen.equations import Network
 from chargen.errors import ChargenError
@@ -27,7 +27,7 @@ FLOOR = 0.01  # "reach": the k at which the gradient has fallen to this fraction
 
 @dataclass(frozen=True)
 class Flow:
-    cell: str
+    cell: str  # the cell, and how its weights started if not the default: "rnn-relu:identity"
     stage: str  # "initialisation" or "after N steps"
     norms: np.ndarray  # (K+1,) mean |dL_T/ds_{T-k}|, k = 0..K
     clipped: float | None = None  # share of the training steps in which gradient clipping engaged
@@ -67,14 +67,14 @@ def gradient_flow(corpus_paths: list[str], cells: list[str], steps: int, horizon
     from chargen.launch import new_trainer
     from chargen.reports import Evaluated
 
-    if unknown := [c for c in cells if c not in CELLS]:
-        raise ChargenError(f"unknown cell {unknown[0]!r}; choose from {', '.join(CELLS)}")
+    specs = [parse_cell(c) for c in cells]
     ids = load_corpus(corpus_paths).ids
     flows = []
-    for cell in cells:
+    for cell, (name, init) in zip(cells, specs):
         with tempfile.TemporaryDirectory() as tmp:
             cfg = TrainConfig(**{**train_options, "steps": steps, "eval_every": steps})
-            trainer = new_trainer(corpus_paths, {**model_options, "cell": cell}, cfg, Path(tmp) / cell)
+            options = {**model_options, "cell": name, **({"init": init} if init else {})}
+            trainer = new_trainer(corpus_paths, options, cfg, Path(tmp) / "run")
             config = trainer.model_config
             if progress:
                 progress(cell, "initialisation")
@@ -86,6 +86,16 @@ def gradient_flow(corpus_paths: list[str], cells: list[str], steps: int, horizon
             flows.append(Flow(cell, f"after {steps} steps", state_gradients(Network(config, trainer.model.state_dict()),
                                                                          ids, horizon, windows), clipped))
     return flows
+
+
+def parse_cell(spec: str) -> tuple[str, str | None]:
+    """'lstm' or 'rnn-relu:identity' (a cell, and how its weights start) -> (cell, init or None)."""
+    name, _, init = spec.partition(":")
+    if name not in CELLS:
+        raise ChargenError(f"unknown cell {name!r}; choose from {', '.join(CELLS)} (optionally cell:init)")
+    if init and init not in INITS:
+        raise ChargenError(f"unknown init {init!r} in {spec!r}; choose from {', '.join(INITS)}")
+    return name, init or None
 
 
 def flows_json(flows: list[Flow]) -> str:

@@ -132,7 +132,7 @@ def resume_trainer(
         raise ChargenError(f"run {run_dir.name} was trained by {saved_world} process(es) and this job has "
                            f"{group.world}; resume it with {saved_world} (torchrun --nproc-per-node {saved_world}, "
                            f"or chargen train --nproc {saved_world}), since each process carries its own streams' state")
-    model_config = ModelConfig(**payload["model_config"])
+    model_config = ModelConfig.saved(payload["model_config"])
     saved_cfg = TrainConfig(**payload["train_config"])
     conflicts = []
     for name, value in overrides.items():

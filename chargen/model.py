@@ -38,27 +38,30 @@ class CharRNN(nn.Module):
         self.head = nn.Linear(c.hidden_size, c.vocab_size)
         self._init_weights()
 
+    @torch.no_grad()
     def _init_weights(self) -> None:
-        H = self.config.hidden_size
+        """The recurrent weights as config.init says; torch's own initialisation is the starting point."""
+        H, scheme = self.config.hidden_size, self.config.init
         for name, p in self.rnn.named_parameters():
-            if self.config.cell == "lstm" and name.startswith("bias_ih"):
-                # Forget-gate bias 1 (gate order i, f, g, o): remember by default early in training.
-                with torch.no_grad():
+            if scheme == "orthogonal" and name.startswith("weight_hh"):
+                for block in p.split(H):  # each gate's (H, H) recurrent matrix
+                    nn.init.orthogonal_(block)
+            elif scheme == "identity":
+                if name.startswith("weight_hh"):
+                    nn.init.eye_(p)  # the IRNN: the state is carried as it is...
+                elif name.startswith("weight_ih"):
+                    nn.init.normal_(p, std=1e-3)  # ...and tiny input weights do not compound
+                else:
                     p.zero_()
-                    p[H : 2 * H] = 1.0
-            elif self.config.cell == "lstm" and name.startswith("bias_hh"):
-                nn.init.zeros_(p)
-            elif self.config.cell == "rnn-relu" and name.startswith("weight_hh"):
-                nn.init.eye_(p)  # Le et al. 2015 (IRNN): identity recurrence keeps ReLU RNNs stable
-            elif self.config.cell == "rnn-relu" and name.startswith("weight_ih"):
-                nn.init.normal_(p, std=1e-3)  # ...with tiny input weights, so the identity does not compound them
-            elif self.config.cell == "rnn-relu" and name.startswith("bias"):
-                nn.init.zeros_(p)
+            elif scheme == "forget-1" and name.startswith("bias"):
+                p.zero_()
+                if name.startswith("bias_ih"):
+                    p[H : 2 * H] = 1.0  # gate order i, f, g, o: remember by default
 
     @classmethod
     def from_checkpoint(cls, payload: dict) -> CharRNN:
         """The model a loaded checkpoint holds, in evaluation mode."""
-        model = cls(ModelConfig(**payload["model_config"]))
+        model = cls(ModelConfig.saved(payload["model_config"]))
         model.load_state_dict(payload["weights"])
         return model.eval()
 

@@ -243,7 +243,7 @@ def measure(payload: dict[str, Any], count: int = 10, length: int = 500, tempera
     from chargen.config import ModelConfig, SamplingSettings
     from chargen.sample import Sampler, StepModel, generate_items
 
-    model = StepModel(ModelConfig(**payload["model_config"]), payload["weights"])
+    model = StepModel(ModelConfig.saved(payload["model_config"]), payload["weights"])
     vocab = Vocab(payload["vocab"])
     sampler = Sampler(model, vocab, SamplingSettings(temperature), seed=seed, batch_size=count)
     if payload.get("train_config", {}).get("lines"):

@@ -21,7 +21,7 @@ def test_round_trip_gives_identical_logits(tmp_path):
     model, payload = model_payload()
     save_checkpoint(tmp_path / "m.pt", payload)
     loaded = load_checkpoint(tmp_path / "m.pt")
-    again = CharRNN(ModelConfig(**loaded["model_config"]))
+    again = CharRNN(ModelConfig.saved(loaded["model_config"]))
     again.load_state_dict(loaded["weights"])
     ids = torch.randint(0, 7, (2, 9))
     assert torch.equal(model(ids)[0], again(ids)[0])

@@ -19,7 +19,7 @@ K = 60
 
 @pytest.fixture(scope="module")
 def flows():
-    found = gradient_flow([str(CORPUS)], ["rnn-tanh", "rnn-relu", "lstm"], 300, K, {"layers": 1, "hidden_size": 64},
+    found = gradient_flow([str(CORPUS)], ["rnn-tanh", "rnn-relu:identity", "lstm"], 300, K, {"layers": 1, "hidden_size": 64},
                           {"batch_size": 32, "seq_len": 64, "lr": 2e-3, "warmup_steps": 20, "seed": 1})
     return {(f.cell, f.stage.split()[0]): f.norms / f.norms[0] for f in found}
 
@@ -34,7 +34,7 @@ def test_the_lstm_carries_gradients_orders_of_magnitude_further(flows):
 
 
 def test_the_identity_initialised_relu_rnn_keeps_its_gradient_at_initialisation(flows):
-    assert flows["rnn-relu", "initialisation"][K] > 0.3
+    assert flows["rnn-relu:identity", "initialisation"][K] > 0.3
 
 
 def test_reach_is_where_the_gradient_falls_to_one_percent():
@@ -55,5 +55,7 @@ def test_gradflow_command_prints_the_chart_and_writes_json(tmp_path):
     chart = CliRunner().invoke(cli, ["gradflow", str(CORPUS), "--cells", "lstm", "--steps", "5", "--horizon", "20",
                                      "--hidden-size", "16"], env={"NO_COLOR": "1"})
     assert chart.exit_code == 0 and "reach (1%)" in chart.stdout and "\x1b[" not in chart.stdout
-    bad = CliRunner().invoke(cli, ["gradflow", "--cells", "transformer"])
-    assert bad.exit_code == 1 and "unknown cell 'transformer'" in bad.stderr
+    for cells, message in (("transformer", "unknown cell 'transformer'"), ("lstm:magic", "unknown init 'magic'"),
+                           ("gru:identity", "--init identity is for plain RNNs")):
+        bad = CliRunner().invoke(cli, ["gradflow", "--cells", cells])
+        assert bad.exit_code == 1 and message in bad.stderr

@@ -36,7 +36,7 @@ def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path):
     from chargen.vocab import Vocab
 
     payload = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
-    config = ModelConfig(**payload["model_config"])
+    config = ModelConfig.saved(payload["model_config"])
     return payload, StepModel(config, payload["weights"]), Vocab(payload["vocab"])
 
 

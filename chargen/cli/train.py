@@ -11,11 +11,11 @@ from pathlib import Path
 import click
 
 from chargen.cli import ARGV_KEY, EXIT_INTERRUPTED, checkpoint_dir_option, cli, default_of, write_stream
-from chargen.config import CELLS, DEFAULT_MINUTES, PRECISIONS, ModelConfig, TrainConfig
+from chargen.config import CELLS, DEFAULT_MINUTES, INITS, PRECISIONS, ModelConfig, TrainConfig
 from chargen.errors import ChargenError
 
 BUNDLED_CORPUS = "shakespeare.txt"  # in the package chargen.corpora (the top-level corpora/ folder)
-MODEL_OPTIONS = ("cell", "layers", "hidden_size", "embed_dim", "dropout")
+MODEL_OPTIONS = ("cell", "layers", "hidden_size", "embed_dim", "dropout", "init")
 TRAIN_OPTIONS = tuple(f.name for f in fields(TrainConfig))
 
 
@@ -32,6 +32,8 @@ def _opt(name: str, cls, help: str, type=None, **kw):
 @_opt("hidden_size", ModelConfig, "Width of each recurrent layer.", type=int)
 @_opt("embed_dim", ModelConfig, "Character embedding width; 0 feeds one-hot vectors.", type=int)
 @_opt("dropout", ModelConfig, "Dropout between layers and before the output.", type=float)
+@_opt("init", ModelConfig, "How the recurrent weights start: torch's own (measured best for every cell), "
+      "orthogonal, identity (IRNN, plain RNNs) or forget-1 (LSTM).", type=click.Choice(INITS))
 @_opt("batch_size", TrainConfig, "Contiguous streams per batch.", type=int)
 @_opt("seq_len", TrainConfig, "Characters per window (truncated BPTT length).", type=int)
 @_opt("lr", TrainConfig, "Peak learning rate (AdamW).", type=float)

@@ -94,7 +94,7 @@ def heatmap(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, 
     from chargen.vocab import Vocab
 
     path, payload, text = _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit)
-    model = StepModel(ModelConfig(**payload["model_config"]), payload["weights"])
+    model = StepModel(ModelConfig.saved(payload["model_config"]), payload["weights"])
     found = surprise(model, Vocab(payload["vocab"]), text, items=line_mode(payload))
     show_surprise(_stdout(), found, places)
     if html_out:
@@ -138,7 +138,7 @@ def neurons(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, 
     from chargen.vocab import Vocab
 
     path, payload, text = _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit)
-    config = ModelConfig(**payload["model_config"])
+    config = ModelConfig.saved(payload["model_config"])
     acts = activations(Network(config, payload["weights"]), Vocab(payload["vocab"]), text, layer, line_mode(payload))
     if cells:
         if bad := [c for c in cells if not 0 <= c < config.hidden_size]:
@@ -158,7 +158,8 @@ def neurons(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, 
 
 @cli.command()
 @click.argument("corpus", nargs=-1, type=click.Path(path_type=str))
-@click.option("--cells", default="rnn-tanh,rnn-relu,lstm,gru", show_default=True, help="Cells to compare.")
+@click.option("--cells", default="rnn-tanh,rnn-relu:identity,lstm,gru", show_default=True,
+              help="Cells to compare; cell:init picks how one starts (rnn-relu:identity is the IRNN).")
 @click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
               help="Training steps between the two measurements.")
 @click.option("--horizon", type=click.IntRange(min=1), default=100, show_default=True,
