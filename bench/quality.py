@@ -1,12 +1,20 @@
-"""Quality benchmark: validation loss on tinyshakespeare after M minutes of default training.
+"""Quality benchmark: validation loss after M minutes of `chargen train` on several kinds of text.
 
-    python bench/quality.py                       # 2.5, 5 and 10 minutes with the defaults
-    python bench/quality.py --minutes 2.5 -- --hidden-size 384   # extra options go to `chargen train`
-    python bench/quality.py --steps 1000 -- --precision bf16    # step for step, whatever the machine's speed
+    python bench/quality.py                                  # tinyshakespeare at 2.5, 5 and 10 minutes
+    python bench/quality.py --corpus cantonese --minutes 5 -- --hidden-size 384   # options for chargen train
+    python bench/quality.py --steps 1000 -- --precision bf16  # step for step, whatever the machine's speed
+    python bench/quality.py --suite                          # every corpus x budget: the default and its grid
+    python bench/quality.py --suite --corpora small-verse --minutes 2.5 --grid 0
+    python bench/quality.py --suite --baseline /path/to/other/checkout --grid 0   # another chargen's default
+    python bench/quality.py --table                          # README's table from the saved results
 
-Trains with `chargen train CORPUS --minutes M` (validation = the last 10%, the standard
-1,003,854 / 111,540 split) and records the final and best val loss in nats and bits per character,
-in bench/results/quality.json. Wall time includes start-up, calibration and evaluations.
+Each run is `chargen train CORPUS --minutes M` with everything else left to the time-budget recipe
+(plus the options given); validation is the corpus's last 10%, evaluated over the whole of it. The
+corpora are built by bench/corpora.py. With --suite, each default run is followed by its grid: the
+same budget with one choice of the recipe changed (a narrower and a wider model, more and less
+dropout, half the learning rate; --grid takes the first N), so the table shows how far the default is from the best found. Wall time
+includes start-up, the recipe's measurements and every evaluation. Results are appended to
+bench/results/quality.json.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,46 +31,130 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+BUDGETS = (2.5, 5.0, 10.0)
+WIDTHS = (128, 192, 256, 384, 512, 768)
 
 
-def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None) -> dict:
+def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, chargen_root: Path | None = None) -> dict:
     """Train with `chargen train CORPUS --LENGTH VALUE EXTRA...`; `after(run_dir)` may look at the run before
-    it is deleted, and what it returns is kept as "after"."""
+    it is deleted, and what it returns is kept as "after". `chargen_root` runs another checkout's chargen."""
+    env = {**os.environ, "PYTHONPATH": str(chargen_root)} if chargen_root else None
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "chargen", "train", str(corpus), f"--{length[0]}", f"{length[1]:g}",
-                        "--checkpoint-dir", tmp, "--name", "q", "--quiet", "--sample-length", "0", *extra], check=True)
+                        "--checkpoint-dir", tmp, "--name", "q", "--quiet", "--sample-length", "0", *extra], check=True,
+                       env=env)
         wall = time.perf_counter() - t
         records = [json.loads(line) for line in (Path(tmp) / "q" / "metrics.jsonl").read_text().splitlines()]
         config = json.loads((Path(tmp) / "q" / "config.json").read_text())
         looked = after(Path(tmp) / "q") if after else None
     final = records[-1]
     best = min(r["val_loss"] for r in records if r["val_loss"] is not None)
-    return {length[0]: length[1], "extra": extra, "steps": final["step"], "final_val_loss": final["val_loss"],
-            "final_val_bpc": final["val_loss"] / math.log(2), "best_val_loss": best, "wall_s": wall,
-            "model": config["model"], "train": config["train"], "after": looked,
-            "curve": [{k: r[k] for k in ("step", "train_loss", "val_loss", "elapsed_s")} for r in records]}
+    return {length[0]: length[1], "corpus": corpus.stem, "extra": extra, "steps": final["step"],
+            "final_val_loss": final["val_loss"], "final_val_bpc": final["val_loss"] / math.log(2),
+            "best_val_loss": best, "wall_s": wall, "model": config["model"], "train": config["train"], "after": looked,
+            "curve": [{k: r.get(k) for k in ("step", "train_loss", "val_loss", "elapsed_s")} for r in records]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, nargs="+", default=[2.5, 5.0, 10.0])
-    parser.add_argument("--steps", type=int, nargs="+",
-                        help="instead of time budgets: fixed step counts, to compare options step for step")
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt")
-    parser.add_argument("extra", nargs="*", help="options passed on to chargen train (after --)")
-    args = parser.parse_args()
-    lengths = [("steps", n) for n in args.steps] if args.steps else [("minutes", m) for m in args.minutes]
-    results = [run(args.corpus, length, args.extra) for length in lengths]
-    print(f"{'budget':>8}  {'steps':>6}  {'val nats':>8}  {'val bpc':>7}  {'wall':>6}  options")
-    for r in results:
-        budget = f"{r['minutes']:g} m" if "minutes" in r else "steps"
-        print(f"{budget:>8}  {r['steps']:>6,}  {r['final_val_loss']:>8.4f}  {r['final_val_bpc']:>7.3f}  "
-              f"{r['wall_s']:>5.0f}s  {' '.join(r['extra']) or 'defaults'}")
+def grid(default: dict, size: int) -> list[list[str]]:
+    """Alternatives to a default run: one choice of its recipe changed each."""
+    model, train = default["model"], default["train"]
+    width = model["hidden_size"]
+    narrower = [w for w in WIDTHS if w < width][-1:]
+    wider = [w for w in WIDTHS if w > width][:1]
+    options = [[f"--hidden-size={w}"] for w in narrower + wider]
+    options.append([f"--dropout={min(model['dropout'] + 0.1, 0.5):g}"])
+    if model["dropout"] > 0:
+        options.append([f"--dropout={model['dropout'] - 0.1:g}"])
+    options.append([f"--lr={train['lr'] / 2:g}"])
+    return options[:size]
+
+
+def save(results: list[dict]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "quality.json"
     previous = json.loads(out.read_text()) if out.is_file() else []
     out.write_text(json.dumps(previous + results, indent=2) + "\n")
+
+
+def describe(r: dict) -> str:
+    m, t = r["model"], r["train"]
+    shape = f"{t['batch_size']} x {t['seq_len']}"
+    return (f"{m['cell']} {m['layers']}x{m['hidden_size']}, dropout {m['dropout']:g}, batch {shape}, "
+            f"lr {t['lr']:g}{', bf16' if t.get('precision') == 'bf16' else ''}")
+
+
+def table(results: list[dict]) -> str:
+    """README's table: per corpus and budget, the default, today's baseline and the best of the grid."""
+    cells: dict[tuple[str, float], dict] = {}
+    for r in results:
+        if "minutes" not in r:
+            continue
+        cell = cells.setdefault((r["corpus"], r["minutes"]), {"grid": []})
+        kind = r.get("kind", "default")
+        if kind == "grid":
+            cell["grid"].append(r)
+        else:
+            cell[kind] = r  # the latest of each kind wins
+    lines = ["| corpus | budget | default: val nats (bpc) | steps | chosen recipe | best of the grid | "
+             "default − best | before this change |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (corpus, minutes), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        d = cell.get("default")
+        if d is None:
+            continue
+        loss = d["final_val_loss"]
+        best = min(cell["grid"], key=lambda r: r["final_val_loss"], default=None)
+        best_text = f"{best['final_val_loss']:.4f} ({' '.join(best['extra'])})" if best else "—"
+        gap = f"{loss - min(loss, best['final_val_loss']):+.4f}" if best else "—"
+        before = cell.get("baseline")
+        lines.append(f"| {corpus} | {minutes:g} min | {loss:.4f} ({loss / math.log(2):.3f}) | {d['steps']:,} | "
+                     f"{describe(d)} | {best_text} | {gap} | {before['final_val_loss']:.4f} |" if before else
+                     f"| {corpus} | {minutes:g} min | {loss:.4f} ({loss / math.log(2):.3f}) | {d['steps']:,} | "
+                     f"{describe(d)} | {best_text} | {gap} | — |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import corpora
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, nargs="+", default=list(BUDGETS))
+    parser.add_argument("--steps", type=int, nargs="+",
+                        help="instead of time budgets: fixed step counts, to compare options step for step")
+    parser.add_argument("--corpus", default="tinyshakespeare", help="a bench/corpora.py name or a file")
+    parser.add_argument("--suite", action="store_true", help="every corpus (or --corpora), the default and its grid")
+    parser.add_argument("--corpora", nargs="+", default=list(corpora.CORPORA))
+    parser.add_argument("--grid", type=int, default=4, help="grid runs after each default run (--suite)")
+    parser.add_argument("--baseline", type=Path, help="run this checkout's chargen instead, labelled baseline")
+    parser.add_argument("--table", action="store_true", help="print the table from the saved results and stop")
+    parser.add_argument("extra", nargs="*", help="options passed on to chargen train (after --)")
+    args = parser.parse_args()
+    if args.table:
+        print(table(json.loads((RESULTS / "quality.json").read_text())))
+        return
+    names = args.corpora if args.suite else [args.corpus]
+    for name in names:
+        corpus = Path(name) if Path(name).is_file() else corpora.get(name)
+        lengths = [("steps", n) for n in args.steps] if args.steps else [("minutes", m) for m in args.minutes]
+        for length in lengths:
+            kind = "baseline" if args.baseline else ("default" if not args.extra else "option")
+            first = {**run(corpus, length, args.extra, chargen_root=args.baseline), "kind": kind}
+            report(first)
+            save([first])
+            if args.suite and not args.baseline:
+                for options in grid(first, args.grid):
+                    alternative = {**run(corpus, length, [*args.extra, *options]), "kind": "grid"}
+                    report(alternative)
+                    save([alternative])
+
+
+def report(r: dict) -> None:
+    budget = f"{r['minutes']:g} m" if "minutes" in r else f"{r['steps']} steps"
+    print(f"{r['corpus']:>16} {budget:>8}  {r.get('kind', ''):>8}  {r['steps']:>6,}  {r['final_val_loss']:>8.4f}  "
+          f"{r['final_val_loss'] / math.log(2):>6.3f}  {r['wall_s']:>5.0f}s  {' '.join(r['extra']) or 'defaults'}  "
+          f"[{describe(r)}]", flush=True)
 
 
 if __name__ == "__main__":

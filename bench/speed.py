@@ -3,6 +3,7 @@
     python bench/speed.py                 # table on stderr-free stdout, JSON in bench/results/speed.json
     python bench/speed.py --large-mb 1024 # the memory row on a 1 GB generated corpus (default 256 MB)
     python bench/speed.py --profile       # where a 3x512 training step's time goes, by operator
+    python bench/speed.py --index-mb 100  # the novelty index row on a 100 MB generated corpus (the default)
 
 Rows: the fp32 matmul ceiling; bare training throughput of LSTM/GRU stacks as a fraction of it (and
 with bf16 autocast, where the CPU has bf16 arithmetic);
@@ -182,6 +183,22 @@ def large_corpus_run(mb: int) -> dict:
                 "encode_peak_rss_mb": encode_kb / 1024, "train_peak_rss_mb": train_kb / 1024}
 
 
+def ngram_index_run(mb: int) -> dict:
+    """Build the novelty n-gram index of a generated corpus in a child process: its time and peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = large_corpus(mb, Path(tmp))
+        env = {**os.environ, "CHARGEN_CACHE_DIR": str(Path(tmp) / "cache")}
+        code = ("import sys, time; from chargen.corpus import load_corpus; from chargen.novelty import NgramIndex; "
+                "ids = load_corpus([sys.argv[1]]).ids; t = time.perf_counter(); index = NgramIndex.build(ids); "
+                "print(time.perf_counter() - t, len(ids), sum(len(h) for h in index.sets.values())); "
+                "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)")
+        done = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                              check=True)
+        seconds, chars, entries = done.stdout.split()
+        return {"corpus_mb": path.stat().st_size / 2**20, "chars": int(chars), "seconds": float(seconds),
+                "distinct_ngrams": int(entries), "peak_rss_mb": int(done.stderr.split()[-1]) / 1024}
+
+
 def profile_step(config: ModelConfig, batch: int, seq: int) -> str:
     """Where a bare training step's time goes, by operator (torch.profiler, 3 steps after 2 warm-ups)."""
     from torch.profiler import ProfilerActivity, profile
@@ -198,6 +215,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large-mb", type=int, default=256, help="size of the generated corpus for the memory row")
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt")
+    parser.add_argument("--index-mb", type=int, default=100, help="size of the corpus the n-gram index row builds")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and no 3x512 rows")
     parser.add_argument("--profile", action="store_true", help="only: where a 3x512 training step's time goes")
     args = parser.parse_args()
@@ -268,6 +286,12 @@ def main() -> None:
                      f"peak RSS {big['encode_peak_rss_mb']:.0f} MB"))
         rows.append((f"train on {big['corpus_mb']:.0f} MB corpus", f"peak RSS {big['train_peak_rss_mb']:.0f} MB",
                      "corpus memory-mapped"))
+
+    if args.index_mb > 0:
+        index = ngram_index_run(args.index_mb)
+        result["ngram_index"] = index
+        rows.append((f"novelty n-gram index, {index['corpus_mb']:.0f} MB corpus", f"{index['seconds']:.1f} s",
+                     f"{index['distinct_ngrams'] / 1e6:.0f}M hashes kept, peak RSS {index['peak_rss_mb']:.0f} MB"))
 
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'result':<28}  note")

@@ -79,10 +79,12 @@ def new_trainer(
     if chosen is not None and cfg.minutes is not None:
         from chargen import recipe
 
-        task = recipe.Task(corpus.vocab.size, int(len(corpus) * (1 - cfg.val_fraction)),
+        val_chars = int(len(corpus) * cfg.val_fraction)
+        task = recipe.Task(corpus.vocab.size, len(corpus) - val_chars, val_chars,
                            cell=model_options.get("cell", "lstm"), world=group.world,
                            item_chars=mean_item_chars(corpus) if cfg.lines else None,
-                           parent={k: model_options[k] for k in ARCHITECTURE} if parent is not None else None)
+                           parent={k: model_options[k] for k in ARCHITECTURE} if parent is not None else None,
+                           fixed=dict(model_options))
 
         def plan() -> recipe.Recipe:
             device = resolve_device(cfg.device, group.local_rank)

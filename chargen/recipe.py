@@ -1,17 +1,29 @@
 """Choose the model and training recipe that make the best text in a wall-clock budget on this machine.
 
-What wins depends on how many characters the budget lets the machine process: short budgets favour a
-mid-sized model, small batches, many steps and a high learning rate; long ones (or a GPU) a wider,
-deeper model with dropout so that many passes over a small corpus do not overfit. The speed is
-measured, not guessed: a few real training steps of the reference model on the chosen device, in
-fp32 and, where the hardware has it, bf16 (and of the large model when the budget might suit it).
-Options the user gave explicitly always win over the recipe.
+What wins depends on how many characters the budget lets the machine read, and with which model: the
+speed is measured, not guessed (a few real training steps on the chosen device, in fp32 and, where the
+hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quality.py --suite):
+
+- Width. The best model is the widest one the budget can feed: one that reads at least
+  CHARS_PER_WEIGHT characters per weight it has. On a 2-core CPU that is a 2x256 LSTM for 2.5 minutes,
+  2x384 for 5 and 2x512 for 10; a GPU feeds much wider ones. A text that is small next to the model
+  (MAX_WEIGHTS_PER_CHAR) caps the width, and so does an alphabet of thousands of characters, whose
+  output layer costs weights and time like the rest of the model.
+- Learning rate. High for short budgets, lower for wider models.
+- Dropout. The more passes over the text the budget makes, the more of it, so that a model that
+  reads a small text many times does not learn it by heart.
+- Evaluations. Each reads the whole validation text: they are spread so that together they take
+  about EVAL_SHARE of the budget, however large that text is.
+
+Options the user gave explicitly always win, and the rest is chosen to suit them.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
@@ -21,11 +33,15 @@ from chargen.loss import forward_loss
 from chargen.model import CharRNN
 from chargen.optim import make_optimizer
 
-REFERENCE = {"cell": "lstm", "layers": 2, "hidden_size": 256}
-REFERENCE_BATCH = {"batch_size": 32, "seq_len": 64}
-LARGE = {"cell": "lstm", "layers": 3, "hidden_size": 512}  # char-rnn's large model
-LARGE_BATCH = {"batch_size": 64, "seq_len": 128}
-LARGE_BUDGET = 3e7  # characters the large model must be able to read in the budget to be chosen
+BATCH = {"batch_size": 32, "seq_len": 64}
+REFERENCE = (2, 256)  # (layers, width): the model every budget's speed is measured with first
+# Candidate models, smallest first; the recipe takes the largest the budget can feed.
+SIZES = ((2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (2, 768), (3, 768), (3, 1024))
+CHARS_PER_WEIGHT = 1.3  # a model is worth its size when the budget reads this many characters per weight
+MAX_WEIGHTS_PER_CHAR = 10.0  # and no model has more weights than this many per character of training text
+EVAL_SHARE = 0.05  # evaluations take about this share of the budget
+EVAL_SPEEDUP = 3.0  # evaluating a character costs about a third of training on it (forward pass only)
+MAX_EVALS = 10
 # bf16 must beat fp32 by this much to be chosen, so that measurement noise never picks it for nothing.
 BF16_MIN_SPEEDUP = 1.2
 FINE_TUNE = {"lr": 2e-3, "warmup_steps": 20}  # from a trained model: bench/finetune.py (5e-4 to 3e-3 within 0.02)
@@ -38,7 +54,7 @@ class Recipe:
     why: str  # one line for the log
 
 
-def measure_speed(vocab_size: int, device: torch.device, precision: str, model: dict, batch: dict,
+def measure_speed(vocab_size: int, device: torch.device, precision: str, model: dict, batch: dict = BATCH,
                   steps: int = 6) -> float:
     """Characters per second of full training steps of `model` (after one warm-up step)."""
     torch.manual_seed(0)
@@ -73,7 +89,7 @@ def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str],
     speeds = {}
     for precision in precisions:
         try:
-            speeds[precision] = measure_speed(vocab_size, device, precision, model, REFERENCE_BATCH)
+            speeds[precision] = measure_speed(vocab_size, device, precision, model)
         except RuntimeError as e:
             if len(precisions) == 1:
                 raise ChargenError(f"--precision {precision} does not run on {device}: {str(e).splitlines()[0]}") from None
@@ -93,70 +109,101 @@ class Task:
 
     vocab_size: int
     train_chars: int  # characters of training text
+    val_chars: int = 0  # characters of validation text, each evaluation reads them all
     cell: str = "lstm"
     world: int = 1  # processes training together; each is taken to run at the measured speed
     item_chars: float | None = None  # line mode: the mean characters an item takes, its end included
     parent: dict | None = None  # fine-tuning (--init-from): the parent's model options, which are kept
+    fixed: dict = field(default_factory=dict)  # model options the user chose (layers, hidden_size, ...)
+
+
+def weights(task: Task, layers: int, width: int) -> int:
+    """Weights a model multiplies for every character: what it costs to train and what it can learn."""
+    return ModelConfig(vocab_size=task.vocab_size, cell=task.cell, layers=layers, hidden_size=width).matmul_params()
 
 
 def plan(minutes: float, task: Task, device: torch.device, precisions: list[str]) -> Recipe:
     """Measure this machine, then choose: the recipe for `minutes` of training on `task`."""
-    measured = task.parent or {**REFERENCE, "cell": task.cell}
-    speeds = {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, measured).items()}
+    model = task.parent or {"cell": task.cell, "layers": REFERENCE[0], "hidden_size": REFERENCE[1]}
+    speeds = {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, model).items()}
     precision = pick_precision(speeds)
-    large_chars_per_s = None
-    if task.parent is None and speeds[precision] * minutes * 60 >= LARGE_BUDGET:
-        # Only then can the large model be worth it: time it.
-        large_chars_per_s = task.world * measure_speed(task.vocab_size, device, precision, LARGE, LARGE_BATCH, steps=3)
-    return choose(minutes, speeds, large_chars_per_s, task)
+
+    def measure(layers: int, width: int) -> float:
+        shape = {"cell": task.cell, "layers": layers, "hidden_size": width}
+        return task.world * measure_speed(task.vocab_size, device, precision, shape, steps=3)
+
+    return choose(minutes, speeds, task, measure)
 
 
-def choose(minutes: float, speeds: dict[str, float], large_chars_per_s: float | None, task: Task) -> Recipe:
-    """The recipe for `minutes` from measured speeds: the reference model's ({precision: chars/s}) and the
-    large model's in the precision picked (None when the budget is too small for it to be worth timing).
+def pick_size(seconds: float, reference_speed: float, task: Task,
+              measure: Callable[[int, int], float] | None) -> tuple[int, int, float]:
+    """(layers, width, chars/s): the largest model the budget can feed, its speed measured where it can be."""
+    ref_weights = weights(task, *REFERENCE)
+
+    def estimate(size: tuple[int, int]) -> float:  # speed falls with the weights, a little slower than they grow
+        return reference_speed * (ref_weights / weights(task, *size)) ** 0.85
+
+    def fed(size: tuple[int, int], speed: float) -> bool:
+        w = weights(task, *size)
+        return speed * seconds >= CHARS_PER_WEIGHT * w and w <= MAX_WEIGHTS_PER_CHAR * max(task.train_chars, 1)
+
+    candidates = [s for s in SIZES if fed(s, estimate(s))] or [SIZES[0]]
+    for size in reversed(candidates):  # the largest first; measured, it may turn out too slow
+        speed = reference_speed if size == REFERENCE else measure(*size) if measure else estimate(size)
+        if fed(size, speed) or size == candidates[0]:
+            return size[0], size[1], speed
+    raise AssertionError("the smallest candidate is always taken")
+
+
+def choose(minutes: float, speeds: dict[str, float], task: Task,
+           measure: Callable[[int, int], float] | None = None) -> Recipe:
+    """The recipe for `minutes` from the reference model's measured speeds ({precision: chars/s});
+    `measure(layers, width)` times another model (without it, speeds are estimated from the reference's).
     The batch chosen is the whole job's; with several processes each takes its share of the streams.
     In line mode a step reads whole items: as many as make the characters a step of streams would."""
     precision = pick_precision(speeds)
     seconds = minutes * 60
-    large = (large_chars_per_s or 0.0) * seconds >= LARGE_BUDGET
-    # Characters the chosen model can read in the budget, and how many passes over the text that is.
-    budget = (large_chars_per_s if large else speeds[precision]) * seconds
-    epochs = budget / max(task.train_chars, 1)
+    fixed = task.fixed
     if task.parent is not None:
-        # Fine-tuning keeps the parent's model and starts from what it knows: a gentler learning rate
-        # and a short warm-up (bench/finetune.py).
-        model = dict(task.parent, dropout=0.1 if epochs >= 10 else task.parent.get("dropout", 0.0))
-        train = dict(REFERENCE_BATCH, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
-    elif large:
-        # A GPU or a long budget: char-rnn's large model, longer windows, and dropout against overfitting.
-        model = dict(LARGE, dropout=0.25 if epochs >= 20 else 0.1)
-        train = dict(LARGE_BATCH, lr=2e-3, min_lr_ratio=0.02)
-    elif budget < 5e6:
-        # A few million characters: the 2x256 reference with a high learning rate learns fastest.
-        model, train = dict(REFERENCE, cell=task.cell, dropout=0.0), dict(REFERENCE_BATCH, lr=5e-3, min_lr_ratio=0.02)
+        layers, width, speed = task.parent["layers"], task.parent["hidden_size"], speeds[precision]
+        how = "the parent's model"
+    elif "layers" in fixed or "hidden_size" in fixed:
+        layers, width = fixed.get("layers", REFERENCE[0]), fixed.get("hidden_size", REFERENCE[1])
+        same = (layers, width) == REFERENCE
+        speed = speeds[precision] if same else measure(layers, width) if measure else speeds[precision] * (
+            weights(task, *REFERENCE) / weights(task, layers, width)) ** 0.85
+        how = "the model you chose"
     else:
-        # Tens of millions: the same model, a little gentler (a 2x384 did worse on tinyshakespeare in
-        # 10 CPU minutes). Around 10 passes over the text the model starts to memorise it (train loss
-        # 1.21 against val 1.514), so dropout: at 13 passes 0.1 gave 1.500 and 0.2 1.512 (README,
-        # Benchmarks). Up to ~10M characters, twice the steps of half the batch win (1.513 against
-        # 1.527); beyond, the full batch does (1.491 against 1.525).
-        model = dict(REFERENCE, cell=task.cell, dropout=0.2 if epochs >= 20 else 0.1 if epochs >= 10 else 0.0)
-        train = dict(REFERENCE_BATCH, batch_size=16 if budget < 1e7 else 32, lr=4e-3, min_lr_ratio=0.02)
+        layers, width, speed = pick_size(seconds, speeds[precision], task, measure)
+        how = f"the widest model that reads {CHARS_PER_WEIGHT:g}+ characters per weight"
+    budget = speed * seconds  # characters the model can read in the budget
+    passes = budget / max(task.train_chars, 1)
+    model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width,
+             "dropout": 0.3 if passes >= 25 else 0.2 if passes >= 10 else 0.1 if passes >= 3 else 0.0}
+    if task.parent is not None:
+        train = dict(BATCH, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
+    else:
+        # A few million characters learn fastest at a high rate; wider models want a lower one.
+        base = 5e-3 if budget < 5e6 else 4e-3
+        train = dict(BATCH, lr=round(min(base * 256 / width, 8e-3), 6), min_lr_ratio=0.02)
     train["precision"] = precision
+    chars_per_step = train["batch_size"] * train["seq_len"]
     if task.item_chars:
-        train["batch_size"] = max(1, round(train["batch_size"] * train["seq_len"] / task.item_chars))
+        train["batch_size"] = max(1, round(chars_per_step / task.item_chars))
+    steps = max(1, budget / chars_per_step)
+    eval_s = task.val_chars / (EVAL_SPEEDUP * speed) if task.val_chars else 0.0
+    evals = max(1, min(MAX_EVALS, int(EVAL_SHARE * seconds / eval_s))) if eval_s else MAX_EVALS
+    train["eval_every"] = max(50, math.ceil(steps / evals))
     batch = train["batch_size"]
     train["batch_size"] = max(1, round(batch / task.world))
+
     if precision == "bf16" and "fp32" in speeds:
         arithmetic = f"bf16 autocast ({speeds['bf16'] / speeds['fp32']:.1f}x the fp32 speed)"
     else:
         arithmetic = precision
-    size = f"{model['cell']} {model['layers']}x{model['hidden_size']}"
-    if task.parent is not None:
-        size = f"the parent's {size}"
     shares = f" ({task.world} processes of {train['batch_size']})" if task.world > 1 else ""
     shape = f"{batch} items{shares}" if task.item_chars else f"{batch}{shares} x {train['seq_len']}"
-    why = (f"{minutes:g} minutes at {budget / seconds:,.0f} chars/s in {arithmetic} is about {budget / 1e6:,.1f}M "
-           f"characters ({epochs:,.1f} passes over the training text): {size}, dropout {model['dropout']:g}, "
-           f"batch {shape}, lr {train['lr']:g}")
-    return Recipe(model, train, why)
+    why = (f"{minutes:g} minutes at {speed:,.0f} chars/s in {arithmetic} is about {budget / 1e6:,.1f}M characters "
+           f"({passes:,.1f} passes over the training text): {how}, {task.cell} {layers}x{width}, dropout "
+           f"{model['dropout']:g}, batch {shape}, lr {train['lr']:g}, an evaluation every {train['eval_every']:,} steps")
+    return Recipe({k: v for k, v in model.items() if k not in fixed}, train, why)

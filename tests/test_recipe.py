@@ -8,35 +8,73 @@ from chargen.launch import new_trainer
 from conftest import TINY_MODEL
 
 
-def choose(minutes: float, chars_per_s: float, train_chars: int, large_chars_per_s: float | None = None):
-    return recipe.choose(minutes, {"fp32": chars_per_s}, large_chars_per_s, recipe.Task(65, train_chars))
+CPU = 22_800  # chars/s of the reference 2x256 LSTM at batch 32 x 64 on this project's 2-core CPU, fp32
+TINY = 1_003_854  # tinyshakespeare's training characters
 
 
-def test_short_budgets_get_the_reference_model_with_a_high_learning_rate():
-    picked = choose(2.5, 25_000, 1_000_000)  # 3.75M characters
-    assert picked.model == {"cell": "lstm", "layers": 2, "hidden_size": 256, "dropout": 0.0}
-    assert picked.train["lr"] == 5e-3 and picked.train["batch_size"] == 32
-    assert "3.8M characters (3.8 passes" in picked.why
+def choose(minutes: float, train_chars: int = TINY, speed: float = CPU, measure=None, **task):
+    return recipe.choose(minutes, {"fp32": speed}, recipe.Task(65, train_chars, train_chars // 9, **task), measure)
 
 
-def test_longer_budgets_take_more_steps_of_a_smaller_batch():
-    picked = choose(5, 25_000, 1_000_000)  # 7.5M characters
-    assert (picked.train["batch_size"], picked.train["lr"]) == (16, 4e-3)
-    assert choose(10, 25_000, 1_000_000).train["batch_size"] == 32  # 15M: the full batch again
+def size(picked):
+    return picked.model.get("layers", 2), picked.model.get("hidden_size")
 
 
-def test_many_passes_over_the_corpus_add_dropout():
-    assert choose(5, 25_000, 1_000_000).model["dropout"] == 0.0  # 7.5 passes: still learning
-    assert choose(10, 25_000, 1_000_000).model["dropout"] == 0.1  # 15 passes: starting to memorise
-    assert choose(10, 25_000, 500_000).model["dropout"] == 0.2  # 30 passes
+def test_the_model_grows_with_what_the_budget_can_feed():
+    assert size(choose(2.5)) == (2, 256)  # 3.4M characters
+    assert size(choose(5)) == (2, 384)
+    assert size(choose(10)) == (2, 512)
+    gpu = choose(3, speed=1_000_000)
+    assert gpu.model["hidden_size"] > 512 and "an evaluation every" in gpu.why
 
 
-def test_the_large_model_only_when_it_can_read_enough_in_the_budget():
-    # A fast CPU reads 30M reference characters in 10 minutes, but the large model only a few million.
-    assert choose(10, 50_000, 1_000_000, large_chars_per_s=7_000).model["hidden_size"] == 256
-    picked = choose(3, 1_000_000, 1_000_000, large_chars_per_s=400_000)  # a GPU
-    assert (picked.model["layers"], picked.model["hidden_size"], picked.train["seq_len"]) == (3, 512, 128)
-    assert "72.0M characters" in picked.why
+def test_a_small_text_caps_the_width():
+    assert size(choose(10, train_chars=110_000)) == (2, 256)
+
+
+def test_the_speed_of_the_model_chosen_is_measured_and_decides():
+    measured = []
+
+    def slow(layers, width):
+        measured.append((layers, width))
+        return 2_000.0 if width == 512 else 12_000.0  # 512 turns out too slow to feed in 10 minutes
+
+    picked = choose(10, measure=slow)
+    assert measured == [(2, 512), (2, 384)] and size(picked) == (2, 384)
+    assert "12,000 chars/s" in picked.why
+
+
+def test_wider_models_get_lower_learning_rates_and_short_budgets_high_ones():
+    assert choose(2.5).train["lr"] == 5e-3
+    assert choose(5).train["lr"] < choose(2.5).train["lr"]
+    assert choose(10).train["lr"] == 2.5e-3
+
+
+def test_more_passes_over_the_text_bring_more_dropout():
+    assert choose(10, train_chars=20_000_000).model["dropout"] == 0.0  # a fraction of one pass
+    assert choose(10).model["dropout"] == 0.1  # 4.4 passes
+    assert choose(10, train_chars=110_000).model["dropout"] == 0.3  # 124 passes over a small text
+
+
+def test_evaluations_take_a_small_share_of_the_budget_however_large_the_validation_text():
+    few = choose(10, train_chars=20_000_000)  # 2.2M validation characters: one evaluation, at the end
+    steps = 10 * 60 * 7_300 / (32 * 64)
+    assert few.train["eval_every"] >= 0.9 * steps
+    many = choose(10)  # 111K: several
+    assert many.train["eval_every"] < steps / 3
+
+
+def test_options_chosen_by_the_user_are_kept_and_the_rest_suits_them():
+    picked = choose(10, measure=lambda layers, width: 4_000.0, fixed={"hidden_size": 768})
+    assert "hidden_size" not in picked.model and picked.train["lr"] == round(5e-3 * 256 / 768, 6)  # 2.4M chars
+    assert "4,000 chars/s" in picked.why and "the model you chose" in picked.why
+
+
+def test_line_mode_reads_whole_items_and_processes_share_the_batch():
+    items = choose(2.5, item_chars=8.0)
+    assert items.train["batch_size"] == 256 and "batch 256 items" in items.why
+    two = choose(2.5, world=2)
+    assert two.train["batch_size"] == 16 and "2 processes of 16" in two.why
 
 
 def test_bf16_only_when_clearly_faster():
@@ -44,7 +82,7 @@ def test_bf16_only_when_clearly_faster():
     assert recipe.pick_precision({"fp32": 30_000, "bf16": 33_000}) == "fp32"  # within the noise: not worth it
     assert recipe.pick_precision({"fp32": 30_000}) == "fp32"
     assert recipe.pick_precision({"bf16": 30_000}) == "bf16"  # asked for explicitly
-    picked = recipe.choose(2.5, {"fp32": 30_000, "bf16": 50_000}, None, recipe.Task(65, 1_000_000))
+    picked = recipe.choose(2.5, {"fp32": 30_000, "bf16": 50_000}, recipe.Task(65, 1_000_000))
     assert picked.train["precision"] == "bf16" and "bf16 autocast (1.7x the fp32 speed)" in picked.why
 
 
@@ -59,7 +97,8 @@ def test_a_time_budget_fills_only_the_options_left_unchosen(corpus_file, tmp_pat
     trainer = new_trainer([str(corpus_file)], {"hidden_size": 24}, {"minutes": 0.01, "batch_size": 4, "seq_len": 8},
                           tmp_path / "run")
     assert trainer.model_config.hidden_size == 24 and trainer.model_config.layers == 2
-    assert (trainer.cfg.batch_size, trainer.cfg.seq_len, trainer.cfg.lr) == (4, 8, 5e-3)
+    assert (trainer.cfg.batch_size, trainer.cfg.seq_len) == (4, 8)
+    assert trainer.cfg.lr == 8e-3  # the rate suits the narrow model chosen: the highest the recipe gives
     assert any(note.startswith("recipe: 0.01 minutes at") for note in trainer.notes)
 
 
