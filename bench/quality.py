@@ -81,17 +81,18 @@ def describe(r: dict) -> str:
     m, t = r["model"], r["train"]
     shape = f"{t['batch_size']} x {t['seq_len']}"
     return (f"{m['cell']} {m['layers']}x{m['hidden_size']}, dropout {m['dropout']:g}, batch {shape}, "
-            f"lr {t['lr']:g}{', bf16' if t.get('precision') == 'bf16' else ''}")
+            f"lr {t['lr']:g}{', bf16' if t.get('precision') == 'bf16' else ''}"
+            + (f", stopped after {t['minutes']:.1f} min" if t.get("minutes", r.get("minutes")) != r.get("minutes") else ""))
 
 
 def table(results: list[dict]) -> str:
     """README's table: per corpus and budget, the default, today's baseline and the best of the grid."""
     cells: dict[tuple[str, float], dict] = {}
     for r in results:
-        if "minutes" not in r:
+        kind = r.get("kind") or "option"
+        if "minutes" not in r or kind == "option":  # runs with options of their own are not the recipe's
             continue
         cell = cells.setdefault((r["corpus"], r["minutes"]), {"grid": []})
-        kind = r.get("kind", "default")
         if kind == "grid":
             cell["grid"].append(r)
         else:
@@ -108,10 +109,11 @@ def table(results: list[dict]) -> str:
         best_text = f"{best['final_val_loss']:.4f} ({' '.join(best['extra'])})" if best else "—"
         gap = f"{loss - min(loss, best['final_val_loss']):+.4f}" if best else "—"
         before = cell.get("baseline")
-        lines.append(f"| {corpus} | {minutes:g} min | {loss:.4f} ({loss / math.log(2):.3f}) | {d['steps']:,} | "
-                     f"{describe(d)} | {best_text} | {gap} | {before['final_val_loss']:.4f} |" if before else
-                     f"| {corpus} | {minutes:g} min | {loss:.4f} ({loss / math.log(2):.3f}) | {d['steps']:,} | "
-                     f"{describe(d)} | {best_text} | {gap} | — |")
+        before_text = f"{before['final_val_loss']:.4f}" if before else "—"
+        kept = d.get("best_val_loss", loss)  # best.pt, what `chargen sample` uses, when it is not the last
+        kept_text = f"; best.pt {kept:.4f}" if kept < loss - 5e-4 else ""
+        lines.append(f"| {corpus} | {minutes:g} min | {loss:.4f} ({loss / math.log(2):.3f}){kept_text} | "
+                     f"{d['steps']:,} | {describe(d)} | {best_text} | {gap} | {before_text} |")
     return "\n".join(lines)
 
 

@@ -9,7 +9,9 @@ process: it alone prints, writes checkpoints and metrics, and plans time budgets
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -97,6 +99,10 @@ class Distributed(Single):
         except (RuntimeError, ValueError) as e:
             raise ChargenError(f"could not join the distributed job ({first_line(e)}); start it with torchrun "
                                "or chargen train --nproc N") from None
+        # DistributedDataParallel sits in reference cycles, so the garbage collector frees it, and with it
+        # gloo's threads, whenever it next runs; during interpreter shutdown that aborts the process
+        # ("terminate called without an active exception"). Free it while Python is still whole.
+        atexit.register(gc.collect)
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.local_rank = int(os.environ.get("LOCAL_RANK", self.rank))
 
@@ -171,6 +177,7 @@ class Distributed(Single):
 
     def close(self) -> None:
         if self._dist.is_initialized():
+            gc.collect()  # a DistributedDataParallel nothing refers to goes while its group still exists
             self._dist.destroy_process_group()
 
 

@@ -95,7 +95,8 @@ def new_trainer(
 
         picked = group.on_main(plan)
         model_options = {**picked.model, **model_options}
-        cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen})
+        # A shorter time than asked for is the recipe's one override: more would only make worse text.
+        cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen or k == "minutes"})
         notes.append(f"recipe: {picked.why} (options you give explicitly take precedence)")
     model_config = ModelConfig(vocab_size=corpus.vocab.size, **model_options)
     lineage = parent_record(str(init_from), parent) if parent is not None else None

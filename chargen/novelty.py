@@ -81,14 +81,26 @@ def ngram_hashes(ids: np.ndarray, sizes: tuple[int, ...] = SIZES) -> Iterator[tu
     with np.errstate(over="ignore"):
         h1 = ids.astype(np.uint64) + np.uint64(1)  # +1: id 0 must still count
         h2 = h1[:-1] * _power(1) + h1[1:]
+        del h1  # each array is 8 bytes a character: free what the next sizes no longer need
         h4 = h2[:-2] * _power(2) + h2[2:]
         h8 = h4[:-4] * _power(4) + h4[4:]
+        del h4
         h, n = h8[:-2] * _power(2) + h2[8:], 10  # 10-grams
-        del h1, h2, h4, h8
+        del h2, h8
         while n <= max(sizes) and len(h):
             if n in sizes:
                 yield n, h
             h, n = h[:-n] * _power(n) + h[n:], 2 * n
+
+
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """np.unique's result by sorting and dropping repeats: numpy 2.x's np.unique of 100M random uint64
+    took 300 s here, this 3 s."""
+    ordered = np.sort(values)
+    keep = np.empty(len(ordered), bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,7 @@ class NgramIndex:
 
     @classmethod
     def build(cls, ids: np.ndarray) -> NgramIndex:
-        return cls({n: np.unique(h) for n, h in ngram_hashes(ids)})
+        return cls({n: _sorted_distinct(h) for n, h in ngram_hashes(ids)})
 
     @classmethod
     def cached(cls, ids: np.ndarray, key: str, cache_dir: Path | None = None) -> NgramIndex:

@@ -12,6 +12,8 @@ hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quali
 - Learning rate. High for short budgets, lower for wider models.
 - Dropout. The more passes over the text the budget makes, the more of it, so that a model that
   reads a small text many times does not learn it by heart.
+- Passes. Past MAX_PASSES, even with dropout, a small text is learned by heart and more time only
+  makes the text worse, so the run stops there, early.
 - Evaluations. Each reads the whole validation text: they are spread so that together they take
   about EVAL_SHARE of the budget, however large that text is.
 
@@ -37,11 +39,17 @@ BATCH = {"batch_size": 32, "seq_len": 64}
 REFERENCE = (2, 256)  # (layers, width): the model every budget's speed is measured with first
 # Candidate models, smallest first; the recipe takes the largest the budget can feed.
 SIZES = ((2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (2, 768), (3, 768), (3, 1024))
-CHARS_PER_WEIGHT = 1.3  # a model is worth its size when the budget reads this many characters per weight
+CHARS_PER_WEIGHT = 1.0  # a model is worth its size when the budget reads this many characters per weight
 MAX_WEIGHTS_PER_CHAR = 10.0  # and no model has more weights than this many per character of training text
 EVAL_SHARE = 0.05  # evaluations take about this share of the budget
 EVAL_SPEEDUP = 3.0  # evaluating a character costs about a third of training on it (forward pass only)
 MAX_EVALS = 10
+# Past this many passes over the training text (as the recipe plans them) the validation loss rises
+# whatever the dropout: on 110K characters of verse (bench/quality.py --corpus small-verse), a 5-minute
+# run with dropout 0.3 was best after 17 of its 35 passes and ended 0.10 nats worse (dropout 0.5: 0.04
+# worse); stopped at 25 planned passes it was best after 13 and ended 0.02 worse; the 2.5-minute run
+# was best after 16 of 21.
+MAX_PASSES = 20.0
 # bf16 must beat fp32 by this much to be chosen, so that measurement noise never picks it for nothing.
 BF16_MIN_SPEEDUP = 1.2
 FINE_TUNE = {"lr": 2e-3, "warmup_steps": 20}  # from a trained model: bench/finetune.py (5e-4 to 3e-3 within 0.02)
@@ -176,10 +184,16 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     else:
         layers, width, speed = pick_size(seconds, speeds[precision], task, measure)
         how = f"the widest model that reads {CHARS_PER_WEIGHT:g}+ characters per weight"
-    budget = speed * seconds  # characters the model can read in the budget
-    passes = budget / max(task.train_chars, 1)
+    readable = speed * seconds  # characters the model can read in the budget
+    passes = readable / max(task.train_chars, 1)
+    # Measured on text only: in line mode the speed probe overestimates what a step of short items
+    # reads, and cutting a list of names at 20 planned passes stopped it at 12, 0.09 nats short.
+    stop_early = (passes > MAX_PASSES and how.startswith("the widest") and "dropout" not in fixed
+                  and not task.item_chars)
+    budget, seconds = (readable, seconds) if not stop_early else (
+        readable * MAX_PASSES / passes, seconds * MAX_PASSES / passes)  # what the run will read, in how long
     model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width,
-             "dropout": 0.3 if passes >= 25 else 0.2 if passes >= 10 else 0.1 if passes >= 3 else 0.0}
+             "dropout": 0.3 if passes >= 25 else 0.2 if passes >= 10 else 0.1 if passes >= 5 else 0.0}
     if task.parent is not None:
         train = dict(BATCH, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
     else:
@@ -187,6 +201,8 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
         base = 5e-3 if budget < 5e6 else 4e-3
         train = dict(BATCH, lr=round(min(base * 256 / width, 8e-3), 6), min_lr_ratio=0.02)
     train["precision"] = precision
+    if stop_early:
+        train["minutes"] = round(seconds / 60, 3)
     chars_per_step = train["batch_size"] * train["seq_len"]
     if task.item_chars:
         train["batch_size"] = max(1, round(chars_per_step / task.item_chars))
@@ -203,7 +219,10 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
         arithmetic = precision
     shares = f" ({task.world} processes of {train['batch_size']})" if task.world > 1 else ""
     shape = f"{batch} items{shares}" if task.item_chars else f"{batch}{shares} x {train['seq_len']}"
-    why = (f"{minutes:g} minutes at {speed:,.0f} chars/s in {arithmetic} is about {budget / 1e6:,.1f}M characters "
+    why = (f"{minutes:g} minutes at {speed:,.0f} chars/s in {arithmetic} is about {readable / 1e6:,.1f}M characters "
            f"({passes:,.1f} passes over the training text): {how}, {task.cell} {layers}x{width}, dropout "
            f"{model['dropout']:g}, batch {shape}, lr {train['lr']:g}, an evaluation every {train['eval_every']:,} steps")
+    if stop_early:
+        why += (f"; a text this small is learned by heart after about {MAX_PASSES:g} passes, so training stops "
+                f"after {seconds / 60:.1f} of the {minutes:g} minutes")
     return Recipe({k: v for k, v in model.items() if k not in fixed}, train, why)

@@ -52,7 +52,8 @@ def test_wider_models_get_lower_learning_rates_and_short_budgets_high_ones():
 
 def test_more_passes_over_the_text_bring_more_dropout():
     assert choose(10, train_chars=20_000_000).model["dropout"] == 0.0  # a fraction of one pass
-    assert choose(10).model["dropout"] == 0.1  # 4.4 passes
+    assert choose(10).model["dropout"] == 0.0  # 4.4 passes
+    assert choose(10, train_chars=500_000).model["dropout"] == 0.1  # 8.8 passes
     assert choose(10, train_chars=110_000).model["dropout"] == 0.3  # 124 passes over a small text
 
 
@@ -113,3 +114,18 @@ def test_a_full_config_is_taken_as_it_is(corpus_file, tmp_path):
     trainer = new_trainer([str(corpus_file)], TINY_MODEL, TrainConfig(minutes=0.01, batch_size=4, seq_len=8),
                           tmp_path / "run")
     assert trainer.cfg.lr == TrainConfig.lr and not trainer.notes
+
+
+def test_a_small_text_read_past_the_passes_it_can_use_stops_early():
+    small = choose(5, train_chars=110_000)  # 62 passes: learned by heart long before the time is up
+    assert small.train["minutes"] == 1.608 and "training stops after 1.6 of the 5 minutes" in small.why
+    assert small.model["dropout"] == 0.3 and "62.2 passes" in small.why
+    assert "minutes" not in choose(10).train  # 4.4 passes: the whole budget
+    assert "minutes" not in choose(5, train_chars=110_000, fixed={"dropout": 0.5}).train  # the user's regulariser
+    assert "minutes" not in choose(5, train_chars=110_000, fixed={"hidden_size": 64}).train
+    assert "minutes" not in choose(5, train_chars=110_000, item_chars=8.0).train  # line mode: not measured
+
+
+def test_the_shorter_time_wins_over_the_minutes_asked_for(corpus_file, tmp_path):
+    trainer = new_trainer([str(corpus_file)], {}, {"minutes": 0.5, "batch_size": 4, "seq_len": 8}, tmp_path / "run")
+    assert trainer.minutes < 0.5 and any("so training stops after" in note for note in trainer.notes)
