@@ -9,7 +9,9 @@
     python bench/quality.py --table                          # README's table from the saved results
 
 Each run is `chargen train CORPUS --minutes M` with everything else left to the time-budget recipe
-(plus the options given); validation is the corpus's last 10%, evaluated over the whole of it. The
+(plus the options given); validation is the corpus's last 10%, evaluated over the whole of it (where
+the run's own evaluations read a part of a large validation text, the benchmark evaluates the last
+checkpoint over all of it afterwards, outside the timed budget). The
 corpora are built by bench/corpora.py. With --suite, each default run is followed by its grid: the
 same budget with one choice of the recipe changed (a narrower and a wider model, more and less
 dropout, half the learning rate; --grid takes the first N), so the table shows how far the default is from the best found. Wall time
@@ -41,19 +43,41 @@ def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, c
     env = {**os.environ, "PYTHONPATH": str(chargen_root)} if chargen_root else None
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "chargen", "train", str(corpus), f"--{length[0]}", f"{length[1]:g}",
+        # `python -m` puts the working directory first on the path, ahead of PYTHONPATH: run from the
+        # other checkout, or this one's chargen is what runs.
+        subprocess.run([sys.executable, "-m", "chargen", "train", str(corpus.resolve()), f"--{length[0]}", f"{length[1]:g}",
                         "--checkpoint-dir", tmp, "--name", "q", "--quiet", "--sample-length", "0", *extra], check=True,
-                       env=env)
+                       env=env, cwd=chargen_root)
         wall = time.perf_counter() - t
         records = [json.loads(line) for line in (Path(tmp) / "q" / "metrics.jsonl").read_text().splitlines()]
         config = json.loads((Path(tmp) / "q" / "config.json").read_text())
         looked = after(Path(tmp) / "q") if after else None
-    final = records[-1]
-    best = min(r["val_loss"] for r in records if r["val_loss"] is not None)
+        final = records[-1]
+        final_loss, best = final["val_loss"], min(r["val_loss"] for r in records if r["val_loss"] is not None)
+        if config["train"].get("eval_chars"):  # the run evaluated a part: measure the whole, as for every run
+            final_loss, best = whole_validation_loss(Path(tmp) / "q" / "latest.pt", corpus, config["train"]), None
     return {length[0]: length[1], "corpus": corpus.stem, "extra": extra, "steps": final["step"],
-            "final_val_loss": final["val_loss"], "final_val_bpc": final["val_loss"] / math.log(2),
+            "final_val_loss": final_loss, "final_val_bpc": final_loss / math.log(2), "part_val_loss": final["val_loss"],
             "best_val_loss": best, "wall_s": wall, "model": config["model"], "train": config["train"], "after": looked,
             "curve": [{k: r.get(k) for k in ("step", "train_loss", "val_loss", "elapsed_s")} for r in records]}
+
+
+def whole_validation_loss(checkpoint: Path, corpus: Path, train: dict) -> float:
+    """Nats/char over the whole validation text, laid out as the run's own evaluations lay it out."""
+    import torch
+
+    from chargen.checkpoint import load_checkpoint
+    from chargen.config import TrainConfig
+    from chargen.corpus import load_corpus
+    from chargen.data import TextData
+    from chargen.loss import loss_sum
+    from chargen.model import CharRNN
+    from chargen.vocab import Vocab
+
+    payload = load_checkpoint(checkpoint)
+    data = TextData(load_corpus([str(corpus)], vocab=Vocab(payload["vocab"])), TrainConfig(**{**train, "eval_chars": 0}))
+    total, count = loss_sum(CharRNN.from_checkpoint(payload), data.val_batches(), torch.device("cpu"), carry_state=True)
+    return total / count
 
 
 def grid(default: dict, size: int) -> list[list[str]]:
@@ -82,7 +106,8 @@ def describe(r: dict) -> str:
     shape = f"{t['batch_size']} x {t['seq_len']}"
     return (f"{m['cell']} {m['layers']}x{m['hidden_size']}, dropout {m['dropout']:g}, batch {shape}, "
             f"lr {t['lr']:g}{', bf16' if t.get('precision') == 'bf16' else ''}"
-            + (f", stopped after {t['minutes']:.1f} min" if t.get("minutes", r.get("minutes")) != r.get("minutes") else ""))
+            + (f", stopped after {t['minutes']:.1f} min" if t.get("minutes", r.get("minutes")) != r.get("minutes") else "")
+            + (f", evaluations read {t['eval_chars'] / 1e3:.0f}K" if t.get("eval_chars") else ""))
 
 
 def table(results: list[dict]) -> str:
@@ -110,7 +135,7 @@ def table(results: list[dict]) -> str:
         gap = f"{loss - min(loss, best['final_val_loss']):+.4f}" if best else "—"
         before = cell.get("baseline")
         before_text = f"{before['final_val_loss']:.4f}" if before else "—"
-        kept = d.get("best_val_loss", loss)  # best.pt, what `chargen sample` uses, when it is not the last
+        kept = d.get("best_val_loss") or loss  # best.pt, what `chargen sample` uses, when it is not the last
         kept_text = f"; best.pt {kept:.4f}" if kept < loss - 5e-4 else ""
         lines.append(f"| {corpus} | {minutes:g} min | {loss:.4f} ({loss / math.log(2):.3f}){kept_text} | "
                      f"{d['steps']:,} | {describe(d)} | {best_text} | {gap} | {before_text} |")

@@ -94,6 +94,7 @@ class TrainConfig:
     minutes: float | None = None  # or: a wall-clock budget, turned into steps by measuring speed
     eval_every: int = 500  # steps between evaluations (each also saves a checkpoint)
     val_fraction: float = 0.1  # the last fraction of the text, contiguous, is validation
+    eval_chars: int = 0  # each evaluation reads about this many validation characters, spread over it; 0: all
     seed: int = 1337  # seeds weights, dropout and the data order
     device: str = "auto"  # auto: cuda, then mps, then cpu
     precision: str = "fp32"  # arithmetic of the training forward pass: fp32 or bf16
@@ -107,7 +108,7 @@ class TrainConfig:
                 raise ChargenError(f"{flag(name)} must be at least 1, not {getattr(self, name)}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ChargenError(f"--lr must be a positive number, not {self.lr}")
-        for name in ("weight_decay", "grad_clip", "warmup_steps"):
+        for name in ("weight_decay", "grad_clip", "warmup_steps", "eval_chars"):
             if not getattr(self, name) >= 0:
                 raise ChargenError(f"{flag(name)} must not be negative, not {getattr(self, name)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

@@ -17,8 +17,10 @@ corpus and the held-out tail for validation. Line mode (`chargen.items`) offers 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import torch
@@ -98,10 +100,18 @@ class TextData:
         self.train_ids, self.val_ids = corpus.split(cfg.val_fraction)
         self.streams = Streams(self.train_ids, cfg.batch_size, cfg.seq_len, seed=cfg.seed, shard=shard)
         self.has_val = cfg.val_fraction > 0
+        self.eval_seq_len = max(cfg.seq_len, EVAL_SEQ_LEN)
         if self.has_val:
             eval_windows(self.val_ids, cfg.batch_size, cfg.seq_len)  # a too-short text fails now, not at the first evaluation
         self.train_chars = len(self.train_ids)
         self.val_chars = len(self.val_ids) if self.has_val else 0
+        # --eval-chars: an evaluation reads the first windows of every validation stream, so its part
+        # of a large validation text is spans spread evenly over all of it, the same spans every time.
+        self.eval_windows, self.eval_chars = None, self.val_chars  # None: every window
+        if self.has_val and 0 < cfg.eval_chars < self.val_chars:
+            streams = eval_streams(len(self.val_ids), cfg.batch_size * self.world, self.eval_seq_len)
+            self.eval_windows = math.ceil(cfg.eval_chars / (streams * self.eval_seq_len))
+            self.eval_chars = min(self.val_chars, self.eval_windows * streams * self.eval_seq_len)
         self.steps_per_epoch = self.streams.windows_per_epoch
         self.chars_per_step = cfg.batch_size * cfg.seq_len * self.world
 
@@ -110,8 +120,10 @@ class TextData:
         return Batch(x, y, self.chars_per_step)
 
     def val_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """This process's share of the validation streams, window by window (every world-th stream)."""
-        for x, y in eval_windows(self.val_ids, self.batch_size * self.world, max(self.seq_len, EVAL_SEQ_LEN)):
+        """This process's share of the validation streams (every world-th), window by window, as far as
+        --eval-chars reaches."""
+        windows = eval_windows(self.val_ids, self.batch_size * self.world, self.eval_seq_len)
+        for x, y in islice(windows, self.eval_windows):
             if len(x[self.rank :: self.world]):
                 yield x[self.rank :: self.world], y[self.rank :: self.world]
 
@@ -127,13 +139,18 @@ def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
             f"the validation text has {len(ids)} characters, too few to evaluate; "
             "raise --val-fraction, or set it to 0 to train without validation"
         )
-    streams = max(1, min(batch_size, (len(ids) - 1) // seq_len))
+    streams = eval_streams(len(ids), batch_size, seq_len)
     stream_len = (len(ids) - 1) // streams
     step = ids.strides[0]
     view = np.lib.stride_tricks.as_strided(
         ids, shape=(streams, stream_len + 1), strides=(stream_len * step, step), writeable=False
     )
     return _windows(view, stream_len, seq_len)
+
+
+def eval_streams(n_chars: int, batch_size: int, seq_len: int) -> int:
+    """How many streams `eval_windows` lays a held-out text of `n_chars` out in."""
+    return max(1, min(batch_size, (n_chars - 1) // seq_len))
 
 
 def _windows(view: np.ndarray, stream_len: int, seq_len: int):

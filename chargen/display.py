@@ -64,8 +64,9 @@ def render(reports: Iterable[Report], console: Console, quiet: bool = False) -> 
 def _started(r: Started, console: Console) -> None:
     what = f"resuming {r.run_dir} from step {r.resumed_from}" if r.resumed_from is not None else f"run {r.run_dir}"
     processes = f" x {r.world_size} processes" if r.world_size > 1 else ""
+    part = f" ({r.eval_chars:,} read by each evaluation)" if r.eval_chars is not None and r.eval_chars < r.val_chars else ""
     console.print(f"{escape(what)}: {r.params:,} parameters on {r.device}{processes}, "
-                  f"{r.train_chars:,} training / {r.val_chars:,} validation characters")
+                  f"{r.train_chars:,} training / {r.val_chars:,} validation characters{part}")
     for note in r.notes:
         console.print(f"note: {escape(note)}")
 

@@ -109,6 +109,12 @@ class ItemData:
                                f"--batch-size {cfg.batch_size}{processes}; lower --batch-size or add items")
         self.train_chars = int((self.lengths[self.train] + 1).sum())
         self.val_chars = int((self.lengths[self.val] + 1).sum())
+        # --eval-chars: an evaluation reads the first of the (randomly chosen) validation items.
+        self.eval_items, self.eval_chars = self.val, self.val_chars
+        if 0 < cfg.eval_chars < self.val_chars:
+            read = np.cumsum(self.lengths[self.val] + 1)
+            self.eval_items = self.val[: max(1, int(np.searchsorted(read, cfg.eval_chars, side="right")))]
+            self.eval_chars = int((self.lengths[self.eval_items] + 1).sum())
         self.steps_per_epoch = len(self.train) // global_batch
         self.chars_per_step = round(self.train_chars / len(self.train) * global_batch)  # on average
 
@@ -127,7 +133,7 @@ class ItemData:
 
     def val_batches(self) -> Iterator[tuple[PackedSequence, torch.Tensor]]:
         """This process's share of the validation items (every world-th), in packed batches."""
-        mine = self.val[self.rank :: self.world]
+        mine = self.eval_items[self.rank :: self.world]
         return packed_batches(self.ids, self.starts[mine], self.lengths[mine], self.boundary,
                               self.batch_size * self.world)
 

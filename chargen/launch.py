@@ -20,7 +20,7 @@ from chargen.train import Trainer, make_data
 from chargen.vocab import Vocab, describe_chars
 
 # Options that may differ on resume: how long to go on, and where, how verbosely and in what arithmetic to run.
-RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "device", "precision"}
+RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "eval_chars", "device", "precision"}
 
 
 def new_trainer(
@@ -84,7 +84,7 @@ def new_trainer(
                            cell=model_options.get("cell", "lstm"), world=group.world,
                            item_chars=mean_item_chars(corpus) if cfg.lines else None,
                            parent={k: model_options[k] for k in ARCHITECTURE} if parent is not None else None,
-                           fixed=dict(model_options))
+                           fixed=dict(model_options), eval_chars=chosen.get("eval_chars"))
 
         def plan() -> recipe.Recipe:
             device = resolve_device(cfg.device, group.local_rank)

@@ -14,8 +14,9 @@ hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quali
   reads a small text many times does not learn it by heart.
 - Passes. Past MAX_PASSES, even with dropout, a small text is learned by heart and more time only
   makes the text worse, so the run stops there, early.
-- Evaluations. Each reads the whole validation text: they are spread so that together they take
-  about EVAL_SHARE of the budget, however large that text is.
+- Evaluations. Together they take about EVAL_SHARE of the budget. Each reads the whole validation
+  text unless that would leave time for fewer than MIN_EVALS: then each reads a part of it, spans
+  spread over all of it (--eval-chars), so that a large text's evaluations do not eat the budget.
 
 Options the user gave explicitly always win, and the rest is chosen to suit them.
 """
@@ -44,6 +45,10 @@ MAX_WEIGHTS_PER_CHAR = 10.0  # and no model has more weights than this many per 
 EVAL_SHARE = 0.05  # evaluations take about this share of the budget
 EVAL_SPEEDUP = 3.0  # evaluating a character costs about a third of training on it (forward pass only)
 MAX_EVALS = 10
+# Below this many evaluations a large validation text is read in part: one whole evaluation of 23 MB of
+# prose's 2.3M validation characters took 70 s of a 5-minute budget (bench/quality.py --corpus large-prose).
+MIN_EVALS = 4
+MIN_EVAL_CHARS = 100_000  # and never less than about this: tinyshakespeare's whole validation text
 # Past this many passes over the training text (as the recipe plans them) the validation loss rises
 # whatever the dropout: on 110K characters of verse (bench/quality.py --corpus small-verse), a 5-minute
 # run with dropout 0.3 was best after 17 of its 35 passes and ended 0.10 nats worse (dropout 0.5: 0.04
@@ -123,6 +128,7 @@ class Task:
     item_chars: float | None = None  # line mode: the mean characters an item takes, its end included
     parent: dict | None = None  # fine-tuning (--init-from): the parent's model options, which are kept
     fixed: dict = field(default_factory=dict)  # model options the user chose (layers, hidden_size, ...)
+    eval_chars: int | None = None  # --eval-chars as the user gave it; None: the recipe chooses
 
 
 def weights(task: Task, layers: int, width: int) -> int:
@@ -207,7 +213,13 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     if task.item_chars:
         train["batch_size"] = max(1, round(chars_per_step / task.item_chars))
     steps = max(1, budget / chars_per_step)
-    eval_s = task.val_chars / (EVAL_SPEEDUP * speed) if task.val_chars else 0.0
+    read = min(task.eval_chars or task.val_chars, task.val_chars)  # what an evaluation reads
+    eval_s = read / (EVAL_SPEEDUP * speed)
+    slot = EVAL_SHARE * seconds / MIN_EVALS  # the time each of the fewest evaluations may take
+    part = max(MIN_EVAL_CHARS, int(slot * EVAL_SPEEDUP * speed))
+    if task.eval_chars is None and eval_s > slot and part <= task.val_chars / 2:
+        train["eval_chars"] = part
+        eval_s = part / (EVAL_SPEEDUP * speed)
     evals = max(1, min(MAX_EVALS, int(EVAL_SHARE * seconds / eval_s))) if eval_s else MAX_EVALS
     train["eval_every"] = max(50, math.ceil(steps / evals))
     batch = train["batch_size"]
@@ -222,6 +234,8 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     why = (f"{minutes:g} minutes at {speed:,.0f} chars/s in {arithmetic} is about {readable / 1e6:,.1f}M characters "
            f"({passes:,.1f} passes over the training text): {how}, {task.cell} {layers}x{width}, dropout "
            f"{model['dropout']:g}, batch {shape}, lr {train['lr']:g}, an evaluation every {train['eval_every']:,} steps")
+    if "eval_chars" in train:
+        why += f" reading {train['eval_chars']:,} of the {task.val_chars:,} validation characters"
     if stop_early:
         why += (f"; a text this small is learned by heart after about {MAX_PASSES:g} passes, so training stops "
                 f"after {seconds / 60:.1f} of the {minutes:g} minutes")

@@ -17,6 +17,7 @@ class Started:
     val_chars: int
     notes: list[str] = field(default_factory=list)
     world_size: int = 1  # processes training the run together
+    eval_chars: int | None = None  # validation characters each evaluation reads, where fewer than val_chars
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Step:
 @dataclass
 class Evaluated:
     step: int
-    val_loss: float | None  # nats/char over the whole validation text (None without one)
+    val_loss: float | None  # nats/char over the validation text or its --eval-chars part (None without one)
     train_loss: float  # mean since the previous evaluation
     best: bool
     preview: str

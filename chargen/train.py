@@ -259,8 +259,8 @@ class Trainer:
 
     def _budget(self, minutes: float, now: float) -> Budget:
         per_step = self.data.chars_per_step
-        # Until an evaluation is timed, guess it: a forward pass over the validation text, ~0.4 of a step's work.
-        val_steps = self.data.val_chars / per_step
+        # Until an evaluation is timed, guess it: a forward pass over what it reads, ~0.4 of a step's work.
+        val_steps = self.data.eval_chars / per_step
         return Budget(minutes, now, self.pos.step, self.cfg.eval_every, 0.4 * val_steps, per_step)
 
     def _loop(self, should_stop: Callable[[], bool]) -> Iterator[Report]:
@@ -272,7 +272,7 @@ class Trainer:
         if self.resumed_from is not None:
             group.on_main(lambda: runs.trim_metrics(self.run_dir, self.pos.step))
         yield Started(self.run_dir, self.resumed_from, count_parameters(self.model), str(self.device),
-                      self.data.train_chars, self.data.val_chars, self.notes, group.world)
+                      self.data.train_chars, self.data.val_chars, self.notes, group.world, self.data.eval_chars)
 
         budget = self._budget(self.minutes, clock()) if self.minutes is not None else None
         last_saved = self.pos.step if self.resumed_from is not None else None
@@ -337,17 +337,18 @@ class Trainer:
                 yield Note(f"the run already reached its {self.pos.total_steps} steps; raise --steps to train more")
         yield Finished(self.pos.step, reason, self.pos.best_val_loss, self.run_dir / runs.LATEST)
 
-    def validation_loss(self) -> float | None:
-        """Nats/char over the whole validation text (every process evaluates its share and the sums add up)."""
+    def validation_loss(self) -> tuple[float, int] | None:
+        """(nats/char, characters predicted) over the validation text, or the part of it --eval-chars
+        reads (every process evaluates its share and the sums add up)."""
         if not self.data.has_val:
             return None
         total, count = loss_sum(self.model, self.data.val_batches(), self.device, self.data.carries_state)
         total, count = self.group.sum(total, count)
-        return total / count
+        return total / count, int(count)
 
     def _evaluate(self, train_loss: float, steps: int, last_saved: int | None) -> Evaluated:
         cfg, pos = self.cfg, self.pos
-        val_loss = self.validation_loss()
+        val_loss, val_chars = self.validation_loss() or (None, 0)
         metric = val_loss if val_loss is not None else train_loss
         best = pos.best_val_loss is None or metric < pos.best_val_loss
         if best:
@@ -356,6 +357,7 @@ class Trainer:
         record = {
             "step": pos.step, "epoch": round(pos.epoch + pos.window / self.data.steps_per_epoch, 4),
             "train_loss": train_loss, "val_loss": val_loss, "val_bpc": bits(val_loss) if val_loss is not None else None,
+            "val_chars": val_chars,  # characters the evaluation predicted: all of the validation text, or a part
             "lr": learning_rate(max(pos.step - 1, 0), pos.total_steps, cfg, pos.lr_scale),
             "chars": pos.chars,
             "clipped": round(self.clipped_steps / max(steps, 1), 4),  # share of the steps since the last evaluation

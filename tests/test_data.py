@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
+import torch
 
-from chargen.data import Streams, eval_windows
+from chargen.config import TrainConfig
+from chargen.corpus import load_corpus
+from chargen.data import Streams, TextData, eval_windows
 from chargen.errors import ChargenError
 
 ALPHABET = np.arange(26, dtype=np.uint8)  # a..z as 0..25
@@ -47,3 +50,26 @@ def test_eval_windows_cover_the_whole_text():
 def test_eval_windows_shrink_the_batch_for_short_texts():
     (x, y), = list(eval_windows(np.arange(12, dtype=np.int32), batch_size=8, seq_len=16))
     assert x.shape == (1, 11)
+
+
+def text_data(tmp_path, n_chars=40_000, **options):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "random.txt"
+    path.write_text("".join(rng.choice(list("abcdefgh \n"), n_chars)))
+    cfg = TrainConfig(**{"batch_size": 4, "seq_len": 16, "val_fraction": 0.5, **options})
+    return TextData(load_corpus([path]), cfg)
+
+
+def test_an_evaluation_part_is_the_same_spans_spread_over_the_whole_validation_text(tmp_path):
+    whole = list(text_data(tmp_path).val_batches())
+    data = text_data(tmp_path, eval_chars=3_000)
+    part = list(data.val_batches())
+    # The first windows of each of the 4 streams, which start a quarter of the text apart.
+    assert len(part) == 3 and sum(y.numel() for _, y in part) == data.eval_chars == 3 * 4 * 256
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(part, whole))
+    assert [torch.equal(a[1], b[1]) for a, b in zip(part, list(data.val_batches()))] == [True] * 3
+
+
+def test_a_part_as_large_as_the_validation_text_reads_all_of_it(tmp_path):
+    data = text_data(tmp_path, eval_chars=20_000)
+    assert data.eval_chars == data.val_chars and data.eval_windows is None

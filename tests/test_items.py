@@ -45,6 +45,16 @@ def test_validation_is_a_fixed_random_share_of_the_items():
     assert np.array_equal(split_items(100, 0.1)[1], val)  # the same whatever the run's seed
 
 
+def test_an_evaluation_part_is_the_first_of_the_validation_items(names_file):
+    corpus = load_corpus([names_file])
+    whole = ItemData(corpus, TrainConfig(lines=True, batch_size=4, val_fraction=0.3))  # 9 items
+    part = ItemData(corpus, TrainConfig(lines=True, batch_size=4, val_fraction=0.3, eval_chars=20))
+    assert 0 < part.eval_chars <= 20 < whole.eval_chars == whole.val_chars
+    read = [y for _, y in part.val_batches()]
+    assert sum(len(y) for y in read) == part.eval_chars
+    assert np.array_equal(part.eval_items, whole.val[: len(part.eval_items)])
+
+
 def test_a_packed_batch_reads_each_item_after_the_boundary_and_predicts_its_end():
     text = "ab\nc\n"
     vocab = Vocab.from_text(text)

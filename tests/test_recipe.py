@@ -58,11 +58,19 @@ def test_more_passes_over_the_text_bring_more_dropout():
 
 
 def test_evaluations_take_a_small_share_of_the_budget_however_large_the_validation_text():
-    few = choose(10, train_chars=20_000_000)  # 2.2M validation characters: one evaluation, at the end
-    steps = 10 * 60 * 7_300 / (32 * 64)
-    assert few.train["eval_every"] >= 0.9 * steps
-    many = choose(10)  # 111K: several
-    assert many.train["eval_every"] < steps / 3
+    steps = 10 * 60 * 7_300 / (32 * 64)  # the 2x512 LSTM chosen reads about 7,300 chars/s
+    whole = choose(10)  # 111K validation characters: read whole, several times
+    assert "eval_chars" not in whole.train and whole.train["eval_every"] < steps / 3
+    large = choose(10, train_chars=20_000_000)  # 2.2M: one whole evaluation would take 100 s of 600
+    part = large.train["eval_chars"]
+    evals = steps / large.train["eval_every"]
+    assert 100_000 <= part < 200_000 and 3.5 <= evals <= 10
+    assert evals * part / (3 * 7_300) < 0.06 * 600  # each evaluation reads a character 3x as fast as training
+    assert f"reading {part:,} of the 2,222,222 validation characters" in large.why
+    whole = choose(10, train_chars=20_000_000, eval_chars=0)  # the user's --eval-chars 0: all of it, once
+    assert "eval_chars" not in whole.train and whole.train["eval_every"] >= 0.9 * steps
+    mine = choose(10, train_chars=20_000_000, eval_chars=50_000)  # a part of the user's: spaced to suit it
+    assert "eval_chars" not in mine.train and steps / mine.train["eval_every"] >= 2 * evals
 
 
 def test_options_chosen_by_the_user_are_kept_and_the_rest_suits_them():

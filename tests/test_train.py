@@ -45,6 +45,15 @@ def test_training_lowers_the_loss_and_writes_the_run_folder(corpus_file, tmp_pat
     assert records[-1]["val_bpc"] == pytest.approx(records[-1]["val_loss"] / math.log(2))
 
 
+def test_eval_chars_evaluates_a_part_of_the_validation_text_and_says_how_much(corpus_file, tmp_path):
+    trainer = make(corpus_file, tmp_path / "run", steps=8, val_fraction=0.5, eval_chars=300)
+    started, *reports = run_to_end(trainer)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    # 4 streams of the 1,150 validation characters; the first 256-character window of each.
+    assert started.eval_chars == 4 * 256 < started.val_chars
+    assert {r["val_chars"] for r in records} == {4 * 256}
+
+
 def test_overfits_a_tiny_corpus(tmp_path):
     path = tmp_path / "tiny.txt"
     path.write_text("hello world, " * 40)

@@ -45,6 +45,8 @@ def _opt(name: str, cls, help: str, type=None, **kw):
 @_opt("epochs", TrainConfig, "Or: this many passes over the training text.", type=float)
 @_opt("minutes", TrainConfig, f"Or: this wall-clock budget (the default, {DEFAULT_MINUTES:g} minutes).", type=float)
 @_opt("eval_every", TrainConfig, "Evaluate, preview and save every N steps.", type=int)
+@_opt("eval_chars", TrainConfig, "Validation characters each evaluation reads, in spans spread over the "
+      "validation text; 0 reads all of it.", type=int)
 @_opt("val_fraction", TrainConfig, "Last fraction of the text held out for validation; 0 for none.", type=float)
 @_opt("seed", TrainConfig, "Random seed for weights, dropout and data order.", type=int)
 @_opt("device", TrainConfig, "auto, cpu, cuda, cuda:N or mps.", type=str)
