@@ -105,6 +105,7 @@ class TextData:
             eval_windows(self.val_ids, cfg.batch_size, cfg.seq_len)  # a too-short text fails now, not at the first evaluation
         self.train_chars = len(self.train_ids)
         self.val_chars = len(self.val_ids) if self.has_val else 0
+        self.train_counts = np.bincount(self.train_ids, minlength=corpus.vocab.size)  # how often each character is a target
         # --eval-chars: an evaluation reads the first windows of every validation stream, so its part
         # of a large validation text is spans spread evenly over all of it, the same spans every time.
         self.eval_windows, self.eval_chars = None, self.val_chars  # None: every window

@@ -108,6 +108,13 @@ class ItemData:
             raise ChargenError(f"the corpus has {len(self.train):,} items for training, fewer than one batch of "
                                f"--batch-size {cfg.batch_size}{processes}; lower --batch-size or add items")
         self.train_chars = int((self.lengths[self.train] + 1).sum())
+        # How often each character is a target: the training items' characters, and one end each.
+        edges = np.zeros(len(self.ids) + 1, dtype=np.int8)  # +1 where a training item starts, -1 at its end
+        edges[self.starts[self.train]] = 1
+        edges[self.starts[self.train] + self.lengths[self.train]] = -1  # a line end, never another item's start
+        inside = np.cumsum(edges[:-1], dtype=np.int8).astype(bool)
+        self.train_counts = np.bincount(self.ids[inside], minlength=corpus.vocab.size)
+        self.train_counts[self.boundary] += len(self.train)
         self.val_chars = int((self.lengths[self.val] + 1).sum())
         # --eval-chars: an evaluation reads the first of the (randomly chosen) validation items.
         self.eval_items, self.eval_chars = self.val, self.val_chars

@@ -90,6 +90,8 @@ class Trainer:
         self.model = CharRNN(model_config).to(self.device)
         if init_weights is not None:
             self.model.load_state_dict(init_weights)
+        else:
+            self.model.init_output_bias(torch.from_numpy(self.data.train_counts))
         group.seed_generators(cfg.seed)
         self.net = group.wrap(self.model)  # what training steps run through
         self.optimizer = make_optimizer(self.model, cfg)

@@ -55,6 +55,13 @@ def test_an_evaluation_part_is_the_first_of_the_validation_items(names_file):
     assert np.array_equal(part.eval_items, whole.val[: len(part.eval_items)])
 
 
+def test_a_run_starts_from_the_frequencies_of_the_training_items_and_their_ends(names_file):
+    corpus = load_corpus([names_file])
+    data = ItemData(corpus, TrainConfig(lines=True, batch_size=4, val_fraction=0.3))
+    targets = "".join(NAMES[i] + "\n" for i in data.train)
+    assert data.train_counts.tolist() == [targets.count(ch) for ch in corpus.vocab.chars]
+
+
 def test_a_packed_batch_reads_each_item_after_the_boundary_and_predicts_its_end():
     text = "ab\nc\n"
     vocab = Vocab.from_text(text)

@@ -45,6 +45,21 @@ def test_training_lowers_the_loss_and_writes_the_run_folder(corpus_file, tmp_pat
     assert records[-1]["val_bpc"] == pytest.approx(records[-1]["val_loss"] / math.log(2))
 
 
+def test_a_new_model_starts_out_predicting_the_training_texts_character_frequencies(corpus_file, tmp_path):
+    """Not a uniform guess: a short budget on thousands of characters would spend itself learning them."""
+    trainer = make(corpus_file, tmp_path / "run", steps=1)
+    counts = torch.from_numpy(trainer.data.train_counts).double()
+    frequencies = counts / counts.sum()
+    x, y = trainer.data.streams.window(0, 0)
+    logits, _ = trainer.model.eval()(torch.as_tensor(x))
+    predicted = logits.double().softmax(-1).mean((0, 1))
+    assert (predicted - frequencies).abs().max() < 0.02
+    targets = torch.as_tensor(y).flatten()
+    start = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets).item()
+    frequency_guess = -frequencies.log()[targets].mean().item()
+    assert start == pytest.approx(frequency_guess, abs=0.05) and start < math.log(trainer.corpus.vocab.size) - 0.3
+
+
 def test_eval_chars_evaluates_a_part_of_the_validation_text_and_says_how_much(corpus_file, tmp_path):
     trainer = make(corpus_file, tmp_path / "run", steps=8, val_fraction=0.5, eval_chars=300)
     started, *reports = run_to_end(trainer)
