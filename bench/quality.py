@@ -57,9 +57,17 @@ def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, c
         if config["train"].get("eval_chars"):  # the run evaluated a part: measure the whole, as for every run
             final_loss, best = whole_validation_loss(Path(tmp) / "q" / "latest.pt", corpus, config["train"]), None
     return {length[0]: length[1], "corpus": corpus.stem, "extra": extra, "steps": final["step"],
+            "commit": commit_of(chargen_root or ROOT),
             "final_val_loss": final_loss, "final_val_bpc": final_loss / math.log(2), "part_val_loss": final["val_loss"],
             "best_val_loss": best, "wall_s": wall, "model": config["model"], "train": config["train"], "after": looked,
             "curve": [{k: r.get(k) for k in ("step", "train_loss", "val_loss", "elapsed_s")} for r in records]}
+
+
+def commit_of(root: Path) -> str:
+    """The commit a result was measured at, "+changes" where chargen/ differed from it."""
+    git = lambda *args: subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True).stdout.strip()  # noqa: E731
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--", "chargen") else "")
 
 
 def whole_validation_loss(checkpoint: Path, corpus: Path, train: dict) -> float:
@@ -123,14 +131,15 @@ def table(results: list[dict]) -> str:
         else:
             cell[kind] = r  # the latest of each kind wins
     lines = ["| corpus | budget | default: val nats (bpc) | steps | chosen recipe | best of the grid | "
-             "default − best | before this change |",
-             "|---|---|---|---|---|---|---|---|"]
+             "default − best | before this change | measured at |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for (corpus, minutes), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         d = cell.get("default")
         if d is None:
             continue
         loss = d["final_val_loss"]
-        best = min(cell["grid"], key=lambda r: r["final_val_loss"], default=None)
+        same_code = [r for r in cell["grid"] if r.get("commit") == d.get("commit")]  # the default's alternatives
+        best = min(same_code, key=lambda r: r["final_val_loss"], default=None)
         best_text = f"{best['final_val_loss']:.4f} ({' '.join(best['extra'])})" if best else "—"
         gap = f"{loss - min(loss, best['final_val_loss']):+.4f}" if best else "—"
         before = cell.get("baseline")
@@ -138,7 +147,7 @@ def table(results: list[dict]) -> str:
         kept = d.get("best_val_loss") or loss  # best.pt, what `chargen sample` uses, when it is not the last
         kept_text = f"; best.pt {kept:.4f}" if kept < loss - 5e-4 else ""
         lines.append(f"| {corpus} | {minutes:g} min | {loss:.4f} ({loss / math.log(2):.3f}){kept_text} | "
-                     f"{d['steps']:,} | {describe(d)} | {best_text} | {gap} | {before_text} |")
+                     f"{d['steps']:,} | {describe(d)} | {best_text} | {gap} | {before_text} | {d.get('commit', 'earlier')} |")
     return "\n".join(lines)
 
 

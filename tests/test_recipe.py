@@ -54,7 +54,8 @@ def test_more_passes_over_the_text_bring_more_dropout():
     assert choose(10, train_chars=20_000_000).model["dropout"] == 0.0  # a fraction of one pass
     assert choose(10).model["dropout"] == 0.0  # 4.4 passes
     assert choose(10, train_chars=500_000).model["dropout"] == 0.1  # 8.8 passes
-    assert choose(10, train_chars=110_000).model["dropout"] == 0.3  # 124 passes over a small text
+    assert choose(10, train_chars=110_000).model["dropout"] == 0.2  # stops after 10 of its 124 passes
+    assert choose(10, train_chars=110_000, fixed={"hidden_size": 256}).model["dropout"] == 0.3  # reads all 124
 
 
 def test_evaluations_take_a_small_share_of_the_budget_however_large_the_validation_text():
@@ -126,8 +127,8 @@ def test_a_full_config_is_taken_as_it_is(corpus_file, tmp_path):
 
 def test_a_small_text_read_past_the_passes_it_can_use_stops_early():
     small = choose(5, train_chars=110_000)  # 62 passes: learned by heart long before the time is up
-    assert small.train["minutes"] == 1.608 and "training stops after 1.6 of the 5 minutes" in small.why
-    assert small.model["dropout"] == 0.3 and "62.2 passes" in small.why
+    assert small.train["minutes"] == 0.804 and "training stops after 0.8 of the 5 minutes" in small.why
+    assert small.model["dropout"] == 0.2 and "62.2 passes" in small.why
     assert "minutes" not in choose(10).train  # 4.4 passes: the whole budget
     assert "minutes" not in choose(5, train_chars=110_000, fixed={"dropout": 0.5}).train  # the user's regulariser
     assert "minutes" not in choose(5, train_chars=110_000, fixed={"hidden_size": 64}).train
