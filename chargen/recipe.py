@@ -209,7 +209,7 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
         train = dict(BATCH, lr=round(min(base * 256 / width, 8e-3), 6), min_lr_ratio=0.02)
     train["precision"] = precision
     if stop_early:
-        train["minutes"] = round(seconds / 60, 3)
+        train["minutes"] = round(max(seconds, 1.0) / 60, 3)  # a text of a few lines: a second, never zero
     chars_per_step = train["batch_size"] * train["seq_len"]
     if task.item_chars:
         train["batch_size"] = max(1, round(chars_per_step / task.item_chars))

@@ -129,6 +129,7 @@ def test_a_small_text_read_past_the_passes_it_can_use_stops_early():
     small = choose(5, train_chars=110_000)  # 62 passes: learned by heart long before the time is up
     assert small.train["minutes"] == 0.804 and "training stops after 0.8 of the 5 minutes" in small.why
     assert small.model["dropout"] == 0.2 and "62.2 passes" in small.why
+    assert choose(5, train_chars=50).train["minutes"] > 0  # a few words: stops at once, yet trains
     assert "minutes" not in choose(10).train  # 4.4 passes: the whole budget
     assert "minutes" not in choose(5, train_chars=110_000, fixed={"dropout": 0.5}).train  # the user's regulariser
     assert "minutes" not in choose(5, train_chars=110_000, fixed={"hidden_size": 64}).train
