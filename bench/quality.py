@@ -64,10 +64,12 @@ def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, c
 
 
 def commit_of(root: Path) -> str:
-    """The commit a result was measured at, "+changes" where chargen/ differed from it."""
+    """The code a result was measured with: the last commit that changed chargen/, "+changes" where the
+    working tree's chargen/ differs from it. Commits that touch only docs or benchmarks keep the name, so
+    results measured before and after them compare as the same code."""
     git = lambda *args: subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True).stdout.strip()  # noqa: E731
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+changes" if git("status", "--porcelain", "--", "chargen") else "")
+    code = git("log", "-1", "--format=%h", "--", "chargen") or "unknown"
+    return code + ("+changes" if git("status", "--porcelain", "--", "chargen") else "")
 
 
 def whole_validation_loss(checkpoint: Path, corpus: Path, train: dict) -> float:
