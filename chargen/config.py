@@ -17,7 +17,8 @@ CELLS = ("lstm", "gru", "rnn-tanh", "rnn-relu")
 # IRNN's identity recurrence and tiny input weights (Le et al. 2015), plain RNNs only; forget-1: zero
 # biases but the LSTM forget gate's at 1 (Gers et al. 2000), chargen 0.1's LSTM initialisation.
 INITS = ("torch", "orthogonal", "identity", "forget-1")
-PRECISIONS = ("fp32", "bf16")  # bf16: autocast of the forward pass; weights, optimizer and evaluation stay fp32
+PRECISIONS = ("fp32", "tf32", "bf16")  # bf16: autocast of the forward pass; weights, optimizer and evaluation stay fp32;
+# tf32: fp32 numbers through an NVIDIA GPU's TF32 matrix units (10-bit mantissa products)
 
 
 def flag(name: str) -> str:
@@ -97,7 +98,7 @@ class TrainConfig:
     eval_chars: int = 0  # each evaluation reads about this many validation characters, spread over it; 0: all
     seed: int = 1337  # seeds weights, dropout and the data order
     device: str = "auto"  # auto: cuda, then mps, then cpu
-    precision: str = "fp32"  # arithmetic of the training forward pass: fp32 or bf16
+    precision: str = "fp32"  # arithmetic of training: fp32, tf32 or bf16 (chargen.device)
     lines: bool = False  # line mode: each non-empty line is one item, trained from a fresh state
 
     def __post_init__(self) -> None:

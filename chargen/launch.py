@@ -153,7 +153,12 @@ def resume_trainer(
         if name in overrides:
             cfg = replace(cfg, **{name: overrides[name]})
     notes = []
-    if "precision" not in overrides and not has_precision(cfg.precision, resolve_device(cfg.device, group.local_rank)):
+    device = resolve_device(cfg.device, group.local_rank)
+    if device.type == "cuda" and model_config.dropout > 0 and model_config.layers > 1:
+        notes.append("on a GPU, cuDNN draws the dropout between layers from a generator of its own that no checkpoint "
+                     "can hold: the run goes on with other dropout masks than an uninterrupted run would have drawn, "
+                     "so it matches that run in distribution, not bit for bit")
+    if "precision" not in overrides and not has_precision(cfg.precision, device):
         # Trained where bf16 is fast, resumed where it does not exist: go on in fp32 rather than fail.
         cfg = replace(cfg, precision="fp32")
         notes.append(f"this device has no bf16 arithmetic: the run continues in fp32 (it was trained in "

@@ -14,6 +14,14 @@ hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quali
   reads a small text many times does not learn it by heart.
 - Passes. Past MAX_PASSES, even with dropout, a small text is learned by heart and more time only
   makes the text worse, so the run stops there, early.
+- Batch. On a CPU, 32 streams of 64 characters. A GPU reads far faster with more streams (a
+  recurrence is a chain of small steps, and 32 streams leave it mostly idle), but more streams make
+  fewer updates per character. So on a GPU the recipe measures the speed at GPU_BATCHES: a text that
+  the budget would read more than MAX_PASSES times gets the fewest streams that still read it
+  MAX_PASSES times in the time (on tinyshakespeare the H100's best validation loss came after 8 passes
+  even with dropout 0.5 on a 3x1024 LSTM, and more passes only memorised it: README, GPU); a larger
+  text gets the fewest streams that reach GPU_BATCH_SHARE of the fastest speed. The precision is then
+  measured on the model chosen. The learning rate grows with the square root of the batch.
 - Evaluations. Together they take about EVAL_SHARE of the budget. Each reads the whole validation
   text unless that would leave time for fewer than MIN_EVALS: then each reads a part of it, spans
   spread over all of it (--eval-chars), so that a large text's evaluations do not eat the budget.
@@ -26,17 +34,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from chargen.config import ModelConfig, TrainConfig
+from chargen.device import set_arithmetic
 from chargen.errors import ChargenError
 from chargen.loss import forward_loss
 from chargen.model import CharRNN
 from chargen.optim import make_optimizer
 
 BATCH = {"batch_size": 32, "seq_len": 64}
+GPU_BATCHES = (32, 64, 128, 256, 512, 1024)  # streams tried on a GPU
+GPU_BATCH_SHARE = 0.5  # the smallest of them that reaches this share of the fastest one's speed is taken
 REFERENCE = (2, 256)  # (layers, width): the model every budget's speed is measured with first
 # Candidate models, smallest first; the recipe takes the largest the budget can feed.
 SIZES = ((2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (2, 768), (3, 768), (3, 1024))
@@ -65,12 +76,15 @@ class Recipe:
     model: dict  # ModelConfig options
     train: dict  # TrainConfig options
     why: str  # one line for the log
+    size: tuple[int, int] = REFERENCE  # (layers, width) chosen
+    stops_early: bool = False  # the run stops after MAX_PASSES over a text too small for the budget
 
 
 def measure_speed(vocab_size: int, device: torch.device, precision: str, model: dict, batch: dict = BATCH,
                   steps: int = 6) -> float:
     """Characters per second of full training steps of `model` (after one warm-up step)."""
     torch.manual_seed(0)
+    set_arithmetic(precision, device)
     net = CharRNN(ModelConfig(vocab_size=vocab_size, **model)).to(device)
     opt = make_optimizer(net, TrainConfig())
     B, T = batch["batch_size"], batch["seq_len"]
@@ -103,6 +117,10 @@ def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str],
     for precision in precisions:
         try:
             speeds[precision] = measure_speed(vocab_size, device, precision, model)
+        except torch.cuda.OutOfMemoryError:
+            raise ChargenError(f"{device} ran out of memory measuring the speed of a {model.get('cell', 'lstm')} "
+                               f"{model.get('layers', 2)}x{model.get('hidden_size', 256)}; choose a smaller "
+                               "--hidden-size or --layers") from None
         except RuntimeError as e:
             if len(precisions) == 1:
                 raise ChargenError(f"--precision {precision} does not run on {device}: {str(e).splitlines()[0]}") from None
@@ -142,11 +160,58 @@ def plan(minutes: float, task: Task, device: torch.device, precisions: list[str]
     speeds = {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, model).items()}
     precision = pick_precision(speeds)
 
-    def measure(layers: int, width: int) -> float:
-        shape = {"cell": task.cell, "layers": layers, "hidden_size": width}
-        return task.world * measure_speed(task.vocab_size, device, precision, shape, steps=3)
+    def measurer(precision: str, batch: dict) -> Callable[[int, int], float]:
+        def measure(layers: int, width: int) -> float:
+            shape = {"cell": task.cell, "layers": layers, "hidden_size": width}
+            return task.world * measure_speed(task.vocab_size, device, precision, shape, batch, steps=3)
+        return measure
 
-    return choose(minutes, speeds, task, measure)
+    fits = [b for b in GPU_BATCHES if b * BATCH["seq_len"] < task.train_chars]
+    if device.type != "cuda" or task.item_chars or task.parent or "batch_size" in task.fixed or len(fits) < 2:
+        return choose(minutes, speeds, task, measurer(precision, BATCH), BATCH)
+    return plan_gpu(minutes, task, speeds, fits, lambda p, b, shape: task.world * measure_speed(
+        task.vocab_size, device, p, shape, dict(BATCH, batch_size=b), steps=3), measurer)
+
+
+def plan_gpu(minutes: float, task: Task, speeds: dict[str, float], batches: list[int],
+             measure_at: Callable[[str, int, dict], float], measurer: Callable) -> Recipe:
+    """The batch for a GPU, then the precision that is fastest for the model chosen at that batch.
+
+    A text that the budget reads MAX_PASSES times over is learned best with many small updates: the
+    fewest streams that still read it that often in the time. Otherwise the run is limited by speed,
+    and the fewest streams reaching GPU_BATCH_SHARE of the fastest speed balance the two.
+    """
+    precision = pick_precision(speeds)
+    reference = {"cell": task.cell, "layers": REFERENCE[0], "hidden_size": REFERENCE[1]}
+    by_batch = {b: measure_at(precision, b, reference) for b in batches}
+    knee = pick_batch(by_batch)
+
+    def at(b: int, precision: str, speeds: dict[str, float]) -> Recipe:
+        batch = dict(BATCH, batch_size=b)
+        scaled = {p: s * by_batch[b] / by_batch[batches[0]] for p, s in speeds.items()}
+        return choose(minutes, scaled, task, measurer(precision, batch), batch)
+
+    for b in batches:
+        recipe = at(b, precision, speeds)
+        if recipe.stops_early or b >= knee:
+            break
+    why = (f"the fewest streams that read the text {MAX_PASSES:g} times in the time" if recipe.stops_early else
+           f"the fewest streams that read at {GPU_BATCH_SHARE:g} of the fastest speed")
+    # Precisions differ little on the small reference model; measure them on the model chosen.
+    shape = {"cell": task.cell, "layers": recipe.size[0], "hidden_size": recipe.size[1]}
+    at_size = {p: measure_at(p, b, shape) for p in speeds}
+    best = pick_precision(at_size)
+    if best != precision:
+        # The reference model's speed in each precision, estimated from the ratios at the chosen size.
+        speeds = {p: speeds[precision] * at_size[p] / at_size[precision] for p in speeds}
+        recipe = at(b, best, speeds)
+    return replace(recipe, why=f"{recipe.why}; {b} streams: {why} on this GPU")
+
+
+def pick_batch(speeds: dict[int, float]) -> int:
+    """The fewest streams ({streams: chars/s}) that read at GPU_BATCH_SHARE of the fastest speed."""
+    fastest = max(speeds.values())
+    return min(b for b, s in speeds.items() if s >= GPU_BATCH_SHARE * fastest)
 
 
 def pick_size(seconds: float, reference_speed: float, task: Task,
@@ -170,9 +235,10 @@ def pick_size(seconds: float, reference_speed: float, task: Task,
 
 
 def choose(minutes: float, speeds: dict[str, float], task: Task,
-           measure: Callable[[int, int], float] | None = None) -> Recipe:
+           measure: Callable[[int, int], float] | None = None, batch: dict = BATCH) -> Recipe:
     """The recipe for `minutes` from the reference model's measured speeds ({precision: chars/s});
-    `measure(layers, width)` times another model (without it, speeds are estimated from the reference's).
+    `measure(layers, width)` times another model (without it, speeds are estimated from the reference's);
+    speeds and `measure` are at `batch`, the streams and window a step reads.
     The batch chosen is the whole job's; with several processes each takes its share of the streams.
     In line mode a step reads whole items: as many as make the characters a step of streams would."""
     precision = pick_precision(speeds)
@@ -202,11 +268,13 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width,
              "dropout": 0.3 if read_passes >= 25 else 0.2 if read_passes >= 10 else 0.1 if read_passes >= 5 else 0.0}
     if task.parent is not None:
-        train = dict(BATCH, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
+        train = dict(batch, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
     else:
-        # A few million characters learn fastest at a high rate; wider models want a lower one.
+        # A few million characters learn fastest at a high rate; wider models want a lower one, and
+        # larger batches (less noisy gradients) a higher one.
         base = 5e-3 if budget < 5e6 else 4e-3
-        train = dict(BATCH, lr=round(min(base * 256 / width, 8e-3), 6), min_lr_ratio=0.02)
+        lr = base * 256 / width * math.sqrt(batch["batch_size"] / BATCH["batch_size"])
+        train = dict(batch, lr=round(min(lr, 8e-3), 6), min_lr_ratio=0.02)
     train["precision"] = precision
     if stop_early:
         train["minutes"] = round(max(seconds, 1.0) / 60, 3)  # a text of a few lines: a second, never zero
@@ -240,4 +308,4 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     if stop_early:
         why += (f"; a text this small is learned by heart after about {MAX_PASSES:g} passes, so training stops "
                 f"after {seconds / 60:.1f} of the {minutes:g} minutes")
-    return Recipe({k: v for k, v in model.items() if k not in fixed}, train, why)
+    return Recipe({k: v for k, v in model.items() if k not in fixed}, train, why, (layers, width), stop_early)

@@ -26,7 +26,7 @@ from chargen.checkpoint import describe_os_error, load_checkpoint, remove_orphan
 from chargen.config import ModelConfig, SamplingSettings, TrainConfig
 from chargen.corpus import Corpus
 from chargen.data import TextData
-from chargen.device import check_precision, resolve_device
+from chargen.device import check_precision, resolve_device, set_arithmetic
 from chargen.distributed import Single
 from chargen.errors import ChargenError
 from chargen.items import ItemData
@@ -82,6 +82,7 @@ class Trainer:
         self.group = group = group or Single()
         self.device = resolve_device(cfg.device, group.local_rank)
         check_precision(cfg.precision, self.device)
+        set_arithmetic(cfg.precision, self.device)
         self.data = make_data(corpus, cfg, (group.rank, group.world))
         self.notes: list[str] = []
 
@@ -97,6 +98,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, cfg)
         self.pos = Position()
         self.clipped_steps = 0  # since the last evaluation
+        self.last_saved: int | None = None  # the step of the last checkpoint this run wrote or resumed from
         self.state: State = self.model.init_state(cfg.batch_size, self.device)
         self.minutes = cfg.minutes
         self.resumed_from: int | None = None
@@ -166,15 +168,14 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         random.setstate(rng["python"])
 
-    def _save(self, name: str, last_saved: int | None) -> None:
+    def _save(self, name: str) -> None:
         payload = self._payload(resumable=name == runs.LATEST)
 
         def write() -> None:
             try:
                 save_checkpoint(self.run_dir / name, payload)
             except OSError as e:
-                intact = (f"the checkpoint from step {last_saved} is intact" if last_saved is not None
-                          else "no checkpoint had been saved yet")
+                intact = self._intact()
                 raise ChargenError(f"{describe_os_error(e)} while saving step {self.pos.step} to "
                                    f"{self.run_dir / name}; {intact}") from None
 
@@ -223,8 +224,19 @@ class Trainer:
 
             if removed := self.group.on_main(claim):
                 self.notes.append(f"removed {len(removed)} temporary file(s) left by an interrupted save")
-            with self.group.watch():
-                yield from self._loop(should_stop)
+            try:
+                with self.group.watch():
+                    yield from self._loop(should_stop)
+            except torch.cuda.OutOfMemoryError:
+                c, cfg = self.model_config, self.cfg
+                raise ChargenError(
+                    f"{self.device} ran out of memory training a {c.cell} {c.layers}x{c.hidden_size} on batches of "
+                    f"{cfg.batch_size} x {cfg.seq_len}; lower --batch-size (or --seq-len, --hidden-size); "
+                    f"{self._intact()}") from None
+
+    def _intact(self) -> str:
+        return (f"the checkpoint from step {self.last_saved} is intact" if self.last_saved is not None
+                else "no checkpoint had been saved yet")
 
     def _train_step(self, params: list[torch.nn.Parameter]) -> tuple[float, bool]:
         """One batch: forward, backward, clip, update. Returns (loss, whether the update was applied)."""
@@ -237,19 +249,21 @@ class Trainer:
         loss.backward()
         # The gradients are every process's average by now, so all of them see the same norm and
         # make the same choice below.
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf")).item()
+        norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        # One transfer for both numbers: on a GPU each read waits for all the work queued before it.
+        loss_value, grad_norm = torch.stack([loss.detach().float(), norm.float()]).tolist()
         self.clipped_steps += 0 < cfg.grad_clip < grad_norm  # how often clipping engaged, for metrics.jsonl
         if not math.isfinite(grad_norm):
             # Skip the update: non-finite numbers must never reach the weights. A carried state
             # that blew up would poison every later window, so it starts afresh.
             self.state = self.model.init_state(cfg.batch_size, self.device)
-            return loss.item(), False
+            return loss_value, False
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(pos.step, pos.total_steps, cfg, pos.lr_scale)
         self.optimizer.step()
         self.state = detach_state(state)
         pos.chars += batch.chars
-        return loss.item(), True
+        return loss_value, True
 
     def _advance(self) -> None:
         pos = self.pos
@@ -277,7 +291,7 @@ class Trainer:
                       self.data.train_chars, self.data.val_chars, self.notes, group.world, self.data.eval_chars)
 
         budget = self._budget(self.minutes, clock()) if self.minutes is not None else None
-        last_saved = self.pos.step if self.resumed_from is not None else None
+        self.last_saved = self.pos.step if self.resumed_from is not None else None
         params = list(self.model.parameters())
         loss_sum, loss_count, bad_in_row = 0.0, 0, 0
         reason = "done"
@@ -323,10 +337,10 @@ class Trainer:
                 pos.elapsed_s += now - segment_start
                 segment_start = now
                 if not stop:
-                    yield self._evaluate(loss_sum / max(loss_count, 1), loss_count, last_saved)
+                    yield self._evaluate(loss_sum / max(loss_count, 1), loss_count)
                     loss_sum, loss_count, self.clipped_steps = 0.0, 0, 0
-                self._save(runs.LATEST, last_saved)
-                last_saved = pos.step
+                self._save(runs.LATEST)
+                self.last_saved = pos.step
                 if stop or out_of_time:
                     reason = "interrupted" if stop else "time"
                     break
@@ -348,7 +362,7 @@ class Trainer:
         total, count = self.group.sum(total, count)
         return total / count, int(count)
 
-    def _evaluate(self, train_loss: float, steps: int, last_saved: int | None) -> Evaluated:
+    def _evaluate(self, train_loss: float, steps: int) -> Evaluated:
         cfg, pos = self.cfg, self.pos
         val_loss, val_chars = self.validation_loss() or (None, 0)
         metric = val_loss if val_loss is not None else train_loss
@@ -367,5 +381,5 @@ class Trainer:
         }
         self.group.on_main(lambda: runs.append_metrics(self.run_dir, record))
         if best:
-            self._save(runs.BEST, last_saved)
+            self._save(runs.BEST)
         return Evaluated(pos.step, val_loss, train_loss, best, preview, record)

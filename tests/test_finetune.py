@@ -58,7 +58,7 @@ def test_a_fine_tuned_run_starts_from_the_parent_and_records_it(parent_run, corp
     parent = load_checkpoint(parent_run / runs.BEST)
     vocab = child.corpus.vocab
     for ch in Vocab(parent["vocab"]).chars:  # every known character's embedding came along
-        torch.testing.assert_close(child.model.embed.weight[vocab.chars.index(ch)].detach(),
+        torch.testing.assert_close(child.model.embed.weight[vocab.chars.index(ch)].detach().cpu(),
                                    parent["weights"]["embed.weight"][parent["vocab"].index(ch)])
     list(child.run())
     saved = load_checkpoint(tmp_path / "child" / runs.LATEST)

@@ -139,3 +139,37 @@ def test_a_small_text_read_past_the_passes_it_can_use_stops_early():
 def test_the_shorter_time_wins_over_the_minutes_asked_for(corpus_file, tmp_path):
     trainer = new_trainer([str(corpus_file)], {}, {"minutes": 0.5, "batch_size": 4, "seq_len": 8}, tmp_path / "run")
     assert trainer.minutes < 0.5 and any("so training stops after" in note for note in trainer.notes)
+
+
+def gpu_plan(minutes: float, train_chars: int, precisions=("fp32", "bf16")):
+    """plan_gpu on a made-up GPU: speed grows with the streams until 512, bf16 is 2x fp32 on big models only."""
+    def speed(precision: str, batch: int, shape: dict) -> float:
+        w = recipe.weights(recipe.Task(65, train_chars), shape["layers"], shape["hidden_size"])
+        big = w > 2_000_000
+        return 20_000.0 * min(batch, 512) * (1e6 / w) ** 0.5 * (2.0 if precision == "bf16" and big else 1.0)
+
+    def measurer(precision, batch):
+        return lambda layers, width: speed(precision, batch["batch_size"], {"layers": layers, "hidden_size": width})
+
+    task = recipe.Task(65, train_chars, train_chars // 9)
+    ref = {"layers": 2, "hidden_size": 256}
+    speeds = {p: speed(p, 32, ref) for p in precisions}
+    fits = [b for b in recipe.GPU_BATCHES if b * 64 < train_chars]
+    return recipe.plan_gpu(minutes, task, speeds, fits, speed, measurer)
+
+
+def test_on_a_gpu_a_small_text_gets_the_fewest_streams_that_read_it_often_enough():
+    picked = gpu_plan(3, 1_000_000)
+    assert picked.stops_early
+    b = picked.train["batch_size"]
+    assert b < 512 and "the fewest streams that read the text 10 times in the time" in picked.why
+    smaller = gpu_plan(3, 1_000_000)  # deterministic: the same made-up machine gives the same plan
+    assert smaller.train == picked.train
+    assert picked.train["precision"] == "bf16"  # measured on the model chosen, not the small reference
+    assert gpu_plan(1, 1_000_000).train["batch_size"] >= b  # less time: more streams to read it as often
+
+
+def test_on_a_gpu_a_large_text_gets_the_knee_of_the_speed_curve():
+    picked = gpu_plan(3, 500_000_000)
+    assert not picked.stops_early and picked.train["batch_size"] == 256  # half of the fastest (512)
+    assert "read at 0.5 of the fastest speed" in picked.why

@@ -18,7 +18,9 @@ STEPS = 40  # two epochs of the tiny corpus, so the epoch boundary is crossed to
 
 
 def make(corpus_file, run_dir, model=None, **train_options):
-    cfg = TrainConfig(**{**TINY_TRAIN, "steps": STEPS, **train_options})
+    # On the CPU: bitwise resume with dropout between layers is a CPU promise (cuDNN keeps that dropout's
+    # generator to itself; tests/test_gpu.py covers cuda).
+    cfg = TrainConfig(**{**TINY_TRAIN, "steps": STEPS, "device": "cpu", **train_options})
     return new_trainer([str(corpus_file)], {**TINY_MODEL, "dropout": 0.2, **(model or {})}, cfg, run_dir)
 
 
@@ -51,7 +53,8 @@ def test_a_new_model_starts_out_predicting_the_training_texts_character_frequenc
     counts = torch.from_numpy(trainer.data.train_counts).double()
     frequencies = counts / counts.sum()
     x, y = trainer.data.streams.window(0, 0)
-    logits, _ = trainer.model.eval()(torch.as_tensor(x))
+    logits, _ = trainer.model.eval()(torch.as_tensor(x, device=trainer.device))
+    logits = logits.cpu()
     predicted = logits.double().softmax(-1).mean((0, 1))
     assert (predicted - frequencies).abs().max() < 0.02
     targets = torch.as_tensor(y).flatten()
@@ -113,7 +116,7 @@ def test_bf16_training_learns_keeps_fp32_weights_and_resumes_bitwise(corpus_file
 def test_bf16_without_hardware_support_is_refused_with_the_fix(corpus_file, tmp_path, monkeypatch):
     monkeypatch.setattr(device, "usable_precisions", lambda where: ["fp32"])
     with pytest.raises(ChargenError, match="--precision bf16 needs bf16 arithmetic, which this CPU .* use --precision fp32"):
-        make(corpus_file, tmp_path / "run", precision="bf16")
+        make(corpus_file, tmp_path / "run", precision="bf16", device="cpu")
     assert not make(corpus_file, tmp_path / "other").notes  # fp32: nothing to say
 
 
@@ -291,3 +294,8 @@ def test_a_time_budget_run_resumes_to_its_planned_step_count(corpus_file, tmp_pa
     resumed = resume_trainer(tmp_path / "run", {})
     assert resumed.minutes is None and resumed.pos.total_steps == planned["total"]
     assert run_to_end(resumed)[-1].step == planned["total"]
+
+
+def test_tf32_without_an_nvidia_gpu_is_refused_with_the_fix():
+    with pytest.raises(ChargenError, match="--precision tf32 needs the TF32 matrix units of an NVIDIA GPU .* use --precision fp32"):
+        device.check_precision("tf32", torch.device("cpu"))

@@ -28,16 +28,27 @@ def _encodable(ch: str, encoding: str) -> bool:
         return False
 
 
-def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path):
-    """(payload, StepModel, Vocab) from a checkpoint spec."""
+def device_option(f):
+    return click.option("--device", default="auto", show_default=True,
+                        help="Where each character is computed: cpu, cuda or cuda:N; auto times both on a big "
+                             "model where there is a GPU and takes the faster.")(f)
+
+
+def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, device: str = "auto"):
+    """(payload, step model, Vocab) from a checkpoint spec; the step model runs on `device`."""
     from chargen import runs
     from chargen.checkpoint import load_checkpoint
-    from chargen.sample import StepModel
+    from chargen.cudastep import fastest_step_model
+    from chargen.device import resolve_device
     from chargen.vocab import Vocab
 
+    if device != "auto":
+        device = str(resolve_device(device))  # one clear line for a GPU that is not there
+        if device not in ("cpu",) and not device.startswith("cuda"):
+            raise ChargenError(f"--device {device}: generation runs on cpu or cuda")
     payload = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
     config = ModelConfig.saved(payload["model_config"])
-    return payload, StepModel(config, payload["weights"]), Vocab(payload["vocab"])
+    return payload, fastest_step_model(config, payload["weights"], device), Vocab(payload["vocab"])
 
 
 @cli.command()
@@ -52,7 +63,9 @@ def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path):
 @click.option("--stop", default=None, help="Stop a sample once it has generated this string.")
 @click.option("--new-only", is_flag=True,
               help="Line-mode models: print only items that are not in the training file.")
-def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, length, num_samples, stop, new_only):
+@device_option
+def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, length, num_samples, stop, new_only,
+           device):
     """Stream generated text to stdout.
 
     A line-mode model (trained with --lines) prints NUM_SAMPLES complete items, one per line, and says on
@@ -63,7 +76,7 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
     from chargen.config import SamplingSettings
     from chargen.sample import Sampler
 
-    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir)
+    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir, device)
     _check_terminal_can_show(vocab.chars)
     settings = SamplingSettings(temperature, top_k, top_p)
     sampler = Sampler(model, vocab, settings, seed=seed, batch_size=num_samples)
@@ -121,7 +134,8 @@ def _sample_items(payload, sampler, prime: str, length: int, count: int, new_onl
 @sampling_options
 @click.option("-n", "--length", type=int, default=200, show_default=True, callback=checked(check_length),
               help="Characters per continuation.")
-def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length):
+@device_option
+def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length, device):
     """Interactive completion: type a prefix, watch the model continue it.
 
     An empty line continues where the last continuation stopped; :help lists the commands. With
@@ -133,7 +147,7 @@ def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length):
     from chargen.config import SamplingSettings
     from chargen.repl import Repl, ReplSettings, describe_model
 
-    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir)
+    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir, device)
     _check_terminal_can_show(vocab.chars)
     items = line_mode(payload)
     settings = ReplSettings(SamplingSettings(temperature, top_k, top_p), length=length, seed=seed, items=items)

@@ -50,8 +50,9 @@ def _opt(name: str, cls, help: str, type=None, **kw):
 @_opt("val_fraction", TrainConfig, "Last fraction of the text held out for validation; 0 for none.", type=float)
 @_opt("seed", TrainConfig, "Random seed for weights, dropout and data order.", type=int)
 @_opt("device", TrainConfig, "auto, cpu, cuda, cuda:N or mps.", type=str)
-@_opt("precision", TrainConfig, "Forward-pass arithmetic in training; bf16 where the hardware has it "
-      "(the time-budget recipe measures both).", type=click.Choice(PRECISIONS))
+@_opt("precision", TrainConfig, "Arithmetic of training: fp32; tf32 on NVIDIA GPUs (Ampere and later); bf16 "
+      "where the hardware has it (the time-budget recipe measures each and takes the fastest).",
+      type=click.Choice(PRECISIONS))
 @click.option("--lines", "lines", flag_value=True, default=None,
               help="Line mode: each non-empty line is one item (a name, a title), learned from its start to its end.")
 @click.option("--encoding", default=None, help="Text encoding of the corpus. [default: utf-8]")
