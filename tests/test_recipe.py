@@ -163,8 +163,6 @@ def test_on_a_gpu_a_small_text_gets_the_fewest_streams_that_read_it_often_enough
     assert picked.stops_early
     b = picked.train["batch_size"]
     assert b < 512 and "the fewest streams that read the text 10 times in the time" in picked.why
-    smaller = gpu_plan(3, 1_000_000)  # deterministic: the same made-up machine gives the same plan
-    assert smaller.train == picked.train
     assert picked.train["precision"] == "bf16"  # measured on the model chosen, not the small reference
     assert gpu_plan(1, 1_000_000).train["batch_size"] >= b  # less time: more streams to read it as often
 
