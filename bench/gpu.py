@@ -203,7 +203,7 @@ def _step_times(run: str) -> dict:
     config = ModelConfig.saved(payload["model_config"])
     paths = {"StepModel": StepModel(config, payload["weights"])}
     if torch.cuda.is_available():
-        paths["CudaStepModel"] = CudaStepModel(config, payload["weights"])
+        paths["CudaStepModel"] = CudaStepModel(paths["StepModel"])
     return {name: 1e6 * seconds_per_step(model, 500) for name, model in paths.items()}
 
 

@@ -42,10 +42,10 @@ class CudaStepModel:
     returns the next logits (B, V) as a NumPy array. The state lives on the GPU, so it is opaque here.
     """
 
-    def __init__(self, config: ModelConfig, weights: dict, device: torch.device | str = "cuda") -> None:
-        cpu = StepModel(config, weights)  # its matrices, already reordered and stacked for a step
+    def __init__(self, cpu: StepModel, device: torch.device | str = "cuda") -> None:
+        """The GPU copy of `cpu`, whose matrices are already reordered and stacked for a step."""
         self.device = torch.device(device)
-        self.config, self.cell, self.layers, self.hidden_size = config, cpu.cell, cpu.layers, cpu.hidden_size
+        self.config, self.cell, self.layers, self.hidden_size = cpu.config, cpu.cell, cpu.layers, cpu.hidden_size
 
         def on_gpu(a):
             return None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
@@ -136,8 +136,8 @@ def fastest_step_model(config: ModelConfig, weights: dict, device: str = "auto")
     if device == "cpu":
         return cpu
     if device.startswith("cuda"):
-        return CudaStepModel(config, weights, device)
+        return CudaStepModel(cpu, device)
     if not torch.cuda.is_available() or config.matmul_params() < MIN_WEIGHTS_FOR_GPU:
         return cpu
-    gpu = CudaStepModel(config, weights)
+    gpu = CudaStepModel(cpu)
     return gpu if seconds_per_step(gpu) < seconds_per_step(cpu) else cpu

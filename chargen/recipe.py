@@ -160,21 +160,25 @@ def plan(minutes: float, task: Task, device: torch.device, precisions: list[str]
     speeds = {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, model).items()}
     precision = pick_precision(speeds)
 
-    def measurer(precision: str, batch: dict) -> Callable[[int, int], float]:
-        def measure(layers: int, width: int) -> float:
-            shape = {"cell": task.cell, "layers": layers, "hidden_size": width}
-            return task.world * measure_speed(task.vocab_size, device, precision, shape, batch, steps=3)
-        return measure
+    def measure_at(precision: str, streams: int, shape: dict) -> float:
+        batch = dict(BATCH, batch_size=streams)
+        return task.world * measure_speed(task.vocab_size, device, precision, shape, batch, steps=3)
 
     fits = [b for b in GPU_BATCHES if b * BATCH["seq_len"] < task.train_chars]
     if device.type != "cuda" or task.item_chars or task.parent or "batch_size" in task.fixed or len(fits) < 2:
-        return choose(minutes, speeds, task, measurer(precision, BATCH), BATCH)
-    return plan_gpu(minutes, task, speeds, fits, lambda p, b, shape: task.world * measure_speed(
-        task.vocab_size, device, p, shape, dict(BATCH, batch_size=b), steps=3), measurer)
+        return choose(minutes, speeds, task, sized(measure_at, task, precision, BATCH["batch_size"]), BATCH)
+    return plan_gpu(minutes, task, speeds, fits, measure_at)
+
+
+def sized(measure_at: Callable[[str, int, dict], float], task: Task, precision: str,
+          streams: int) -> Callable[[int, int], float]:
+    """`measure_at(precision, streams, shape)` as `choose` asks for it: chars/s of a (layers, width)."""
+    return lambda layers, width: measure_at(precision, streams, {"cell": task.cell, "layers": layers,
+                                                                  "hidden_size": width})
 
 
 def plan_gpu(minutes: float, task: Task, speeds: dict[str, float], batches: list[int],
-             measure_at: Callable[[str, int, dict], float], measurer: Callable) -> Recipe:
+             measure_at: Callable[[str, int, dict], float]) -> Recipe:
     """The batch for a GPU, then the precision that is fastest for the model chosen at that batch.
 
     A text that the budget reads MAX_PASSES times over is learned best with many small updates: the
@@ -187,9 +191,8 @@ def plan_gpu(minutes: float, task: Task, speeds: dict[str, float], batches: list
     knee = pick_batch(by_batch)
 
     def at(b: int, precision: str, speeds: dict[str, float]) -> Recipe:
-        batch = dict(BATCH, batch_size=b)
         scaled = {p: s * by_batch[b] / by_batch[batches[0]] for p, s in speeds.items()}
-        return choose(minutes, scaled, task, measurer(precision, batch), batch)
+        return choose(minutes, scaled, task, sized(measure_at, task, precision, b), dict(BATCH, batch_size=b))
 
     for b in batches:
         recipe = at(b, precision, speeds)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,20 @@ TEXT = (
 # Options that make a model and a run tiny: seconds, not minutes.
 TINY_MODEL = {"layers": 2, "hidden_size": 24, "embed_dim": 8}
 TINY_TRAIN = {"batch_size": 4, "seq_len": 16, "warmup_steps": 2, "eval_every": 4}
+
+
+def interrupted_training(*args, after_s: float = 1.0) -> tuple[int, str]:
+    """Start `chargen train ARGS` in a process, press Ctrl-C once training is under way and `after_s`
+    has passed: (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "chargen", "train", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stderr:  # wait until training is under way
+        if line.startswith("run "):
+            break
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    stderr = proc.stderr.read()
+    return proc.wait(timeout=60), stderr
 
 
 @pytest.fixture(autouse=True)

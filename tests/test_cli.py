@@ -1,16 +1,14 @@
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
 
 from chargen.cli import cli
 
-from conftest import TINY_MODEL, TINY_TRAIN
+from conftest import TINY_MODEL, TINY_TRAIN, interrupted_training
 
 TINY_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in {**TINY_MODEL, **TINY_TRAIN}.items()]
 
@@ -136,15 +134,9 @@ def test_a_closed_pipe_ends_quietly(trained):
 
 def test_ctrl_c_saves_a_resumable_checkpoint_and_exits_130(corpus_file, tmp_path):
     ckpt = tmp_path / "ckpts"
-    proc = run_cli("train", corpus_file, *TINY_FLAGS, "--steps", 100000, "--eval-every", 100000,
-                   "--checkpoint-dir", ckpt, "--name", "long", env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    for line in proc.stderr:  # wait until training is under way
-        if line.startswith("run "):
-            break
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    stderr = proc.stderr.read()
-    assert proc.wait(timeout=60) == 130, stderr
+    code, stderr = interrupted_training(corpus_file, *TINY_FLAGS, "--steps", 100000, "--eval-every", 100000,
+                                        "--checkpoint-dir", ckpt, "--name", "long")
+    assert code == 130, stderr
     assert "continue with: chargen train --resume long" in stderr and "Traceback" not in stderr
     info = json.loads(chargen("info", "-c", ckpt / "long" / "latest.pt", "--json").stdout)
     assert info["resumable"] and info["step"] > 0

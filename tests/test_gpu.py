@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -22,11 +20,11 @@ from chargen.config import ModelConfig, TrainConfig
 from chargen.cudastep import CudaStepModel, fastest_step_model
 from chargen.errors import ChargenError
 from chargen.launch import new_trainer, resume_trainer
-from chargen.train import Trainer
 from chargen.model import CharRNN
 from chargen.sample import StepModel
+from chargen.train import Trainer
 
-from conftest import TINY_MODEL, TINY_TRAIN
+from conftest import TINY_MODEL, TINY_TRAIN, interrupted_training
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none here")]
 
@@ -110,17 +108,9 @@ def test_with_dropout_between_layers_a_resumed_cuda_run_says_it_matches_in_distr
 
 def test_ctrl_c_on_cuda_saves_and_the_run_resumes(corpus_file, tmp_path):
     ckpt = tmp_path / "ckpts"
-    proc = subprocess.Popen([sys.executable, "-m", "chargen", "train", str(corpus_file), *TINY_FLAGS, "--device", "cuda",
-                             "--steps", "100000", "--eval-every", "100000", "--checkpoint-dir", str(ckpt), "--name", "long"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    for line in proc.stderr:
-        if line.startswith("run "):
-            break
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGINT)
-    stderr = proc.stderr.read()
-    assert proc.wait(timeout=60) == 130, stderr
+    code, stderr = interrupted_training(corpus_file, *TINY_FLAGS, "--device", "cuda", "--steps", 100000,
+                                        "--eval-every", 100000, "--checkpoint-dir", ckpt, "--name", "long", after_s=2.0)
+    assert code == 130, stderr
     step = load_checkpoint(ckpt / "long" / "latest.pt")["position"]["step"]
     assert step > 0 and "Traceback" not in stderr
     resumed = chargen("train", "--resume", "long", "--checkpoint-dir", ckpt, "--steps", step + 5, "--sample-length", 0)
@@ -142,7 +132,8 @@ def test_the_cuda_graph_step_gives_the_numpy_steps_distribution(cell):
     torch.manual_seed(0)
     config = ModelConfig(vocab_size=30, cell=cell, layers=2, hidden_size=48, embed_dim=8)
     weights = CharRNN(config).state_dict()
-    cpu, gpu = StepModel(config, weights), CudaStepModel(config, weights)
+    cpu = StepModel(config, weights)
+    gpu = CudaStepModel(cpu)
     rng = np.random.default_rng(0)
     cpu_state, gpu_state = cpu.init_state(3), gpu.init_state(3)
     for _ in range(50):

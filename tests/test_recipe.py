@@ -148,14 +148,11 @@ def gpu_plan(minutes: float, train_chars: int, precisions=("fp32", "bf16")):
         big = w > 2_000_000
         return 20_000.0 * min(batch, 512) * (1e6 / w) ** 0.5 * (2.0 if precision == "bf16" and big else 1.0)
 
-    def measurer(precision, batch):
-        return lambda layers, width: speed(precision, batch["batch_size"], {"layers": layers, "hidden_size": width})
-
     task = recipe.Task(65, train_chars, train_chars // 9)
     ref = {"layers": 2, "hidden_size": 256}
     speeds = {p: speed(p, 32, ref) for p in precisions}
     fits = [b for b in recipe.GPU_BATCHES if b * 64 < train_chars]
-    return recipe.plan_gpu(minutes, task, speeds, fits, speed, measurer)
+    return recipe.plan_gpu(minutes, task, speeds, fits, speed)
 
 
 def test_on_a_gpu_a_small_text_gets_the_fewest_streams_that_read_it_often_enough():

@@ -44,7 +44,7 @@ def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, device: str 
 
     if device != "auto":
         device = str(resolve_device(device))  # one clear line for a GPU that is not there
-        if device not in ("cpu",) and not device.startswith("cuda"):
+        if device != "cpu" and not device.startswith("cuda"):
             raise ChargenError(f"--device {device}: generation runs on cpu or cuda")
     payload = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
     config = ModelConfig.saved(payload["model_config"])
