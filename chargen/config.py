@@ -69,12 +69,16 @@ class ModelConfig:
         """Gate blocks per layer: each is an (H, input) and an (H, H) matrix."""
         return {"lstm": 4, "gru": 3}.get(self.cell, 1)
 
-    def matmul_params(self) -> int:
-        """Weights that take part in a matrix multiply for every character (not the embedding lookup)."""
+    def recurrent_params(self) -> int:
+        """Weights of the recurrent layers' gates: what carries the context from character to character."""
         H, G = self.hidden_size, self.gates
         first = G * H * (self.input_size + H)
         upper = (self.layers - 1) * G * H * (H + H)
-        return first + upper + H * self.vocab_size
+        return first + upper
+
+    def matmul_params(self) -> int:
+        """Weights that take part in a matrix multiply for every character (not the embedding lookup)."""
+        return self.recurrent_params() + self.hidden_size * self.vocab_size
 
     def train_flops_per_char(self) -> int:
         """Forward (2 FLOPs per weight) plus backward (4): the usual 6 FLOPs per weight per character."""
