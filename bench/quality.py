@@ -5,6 +5,7 @@
     python bench/quality.py --steps 1000 -- --precision bf16  # step for step, whatever the machine's speed
     python bench/quality.py --suite                          # every corpus x budget: the default and its grid
     python bench/quality.py --suite --corpora small-verse --minutes 2.5 --grid 0
+    python bench/quality.py --suite --corpora cantonese --minutes 10 --grid-only wider --reuse-default   # one more alternative
     python bench/quality.py --suite --baseline /path/to/other/checkout --grid 0   # another chargen's default
     python bench/quality.py --table                          # README's table from the saved results
 
@@ -14,7 +15,7 @@ the run's own evaluations read a part of a large validation text, the benchmark 
 checkpoint over all of it afterwards, outside the timed budget). The
 corpora are built by bench/corpora.py. With --suite, each default run is followed by its grid: the
 same budget with one choice of the recipe changed (a narrower and a wider model, more and less
-dropout, half the learning rate; --grid takes the first N), so the table shows how far the default is from the best found. Wall time
+dropout, half the learning rate; --grid takes the first N, --grid-only names them), so the table shows how far the default is from the best found. Wall time
 includes start-up, the recipe's measurements and every evaluation. Results are appended to
 bench/results/quality.json.
 """
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BUDGETS = (2.5, 5.0, 10.0)
 WIDTHS = (128, 192, 256, 384, 512, 768)
+GRID_ORDER = ("narrower", "wider", "more-dropout", "less-dropout", "half-lr")
 
 
 def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, chargen_root: Path | None = None) -> dict:
@@ -90,18 +92,21 @@ def whole_validation_loss(checkpoint: Path, corpus: Path, train: dict) -> float:
     return total / count
 
 
-def grid(default: dict, size: int) -> list[list[str]]:
-    """Alternatives to a default run: one choice of its recipe changed each."""
+def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[str]]:
+    """Alternatives to a default run: one choice of its recipe changed each, in GRID_ORDER; the first
+    `size` of them, or those named in `only`."""
     model, train = default["model"], default["train"]
     width = model["hidden_size"]
-    narrower = [w for w in WIDTHS if w < width][-1:]
-    wider = [w for w in WIDTHS if w > width][:1]
-    options = [[f"--hidden-size={w}"] for w in narrower + wider]
-    options.append([f"--dropout={min(model['dropout'] + 0.1, 0.5):g}"])
-    if model["dropout"] > 0:
-        options.append([f"--dropout={model['dropout'] - 0.1:g}"])
-    options.append([f"--lr={train['lr'] / 2:g}"])
-    return options[:size]
+    named = {
+        "narrower": [f"--hidden-size={w}" for w in WIDTHS if w < width][-1:],
+        "wider": [f"--hidden-size={w}" for w in WIDTHS if w > width][:1],
+        "more-dropout": [f"--dropout={min(model['dropout'] + 0.1, 0.5):g}"],
+        "less-dropout": [f"--dropout={model['dropout'] - 0.1:g}"] if model["dropout"] > 0 else [],
+        "half-lr": [f"--lr={train['lr'] / 2:g}"],
+    }
+    chosen = only if only is not None else GRID_ORDER
+    options = [named[name] for name in chosen if named[name]]
+    return options if only is not None else options[:size]
 
 
 def save(results: list[dict]) -> None:
@@ -109,6 +114,16 @@ def save(results: list[dict]) -> None:
     out = RESULTS / "quality.json"
     previous = json.loads(out.read_text()) if out.is_file() else []
     out.write_text(json.dumps(previous + results, indent=2) + "\n")
+
+
+def saved_default(corpus: str, length: tuple[str, float]) -> dict | None:
+    """The last saved default run of `corpus` for `length`, measured with this checkout's code."""
+    out = RESULTS / "quality.json"
+    results = json.loads(out.read_text()) if out.is_file() else []
+    code = commit_of(ROOT)
+    same = [r for r in results if r.get("kind") == "default" and r["corpus"] == corpus
+            and r.get(length[0]) == length[1] and r.get("commit") == code]
+    return same[-1] if same else None
 
 
 def describe(r: dict) -> str:
@@ -165,6 +180,10 @@ def main() -> None:
     parser.add_argument("--suite", action="store_true", help="every corpus (or --corpora), the default and its grid")
     parser.add_argument("--corpora", nargs="+", default=list(corpora.CORPORA))
     parser.add_argument("--grid", type=int, default=4, help="grid runs after each default run (--suite)")
+    parser.add_argument("--grid-only", nargs="+", choices=GRID_ORDER, metavar="ALTERNATIVE",
+                        help=f"run these alternatives instead of the first --grid ones: {', '.join(GRID_ORDER)}")
+    parser.add_argument("--reuse-default", action="store_true",
+                        help="--suite: follow the last saved default run of the same corpus, budget and code, if any")
     parser.add_argument("--baseline", type=Path, help="run this checkout's chargen instead, labelled baseline")
     parser.add_argument("--table", action="store_true", help="print the table from the saved results and stop")
     parser.add_argument("extra", nargs="*", help="options passed on to chargen train (after --)")
@@ -178,11 +197,13 @@ def main() -> None:
         lengths = [("steps", n) for n in args.steps] if args.steps else [("minutes", m) for m in args.minutes]
         for length in lengths:
             kind = "baseline" if args.baseline else ("default" if not args.extra else "option")
-            first = {**run(corpus, length, args.extra, chargen_root=args.baseline), "kind": kind}
-            report(first)
-            save([first])
+            first = saved_default(corpus.stem, length) if args.reuse_default else None
+            if first is None:
+                first = {**run(corpus, length, args.extra, chargen_root=args.baseline), "kind": kind}
+                report(first)
+                save([first])
             if args.suite and not args.baseline:
-                for options in grid(first, args.grid):
+                for options in grid(first, args.grid, args.grid_only):
                     alternative = {**run(corpus, length, [*args.extra, *options]), "kind": "grid"}
                     report(alternative)
                     save([alternative])
