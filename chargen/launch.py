@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from chargen import runs
 from chargen.checkpoint import load_checkpoint
 from chargen.config import DEFAULT_MINUTES, LENGTH_OPTIONS, ModelConfig, TrainConfig, flag
-from chargen.corpus import load_corpus
+from chargen.corpus import Corpus, load_corpus
 from chargen.device import check_precision, has_precision, resolve_device, usable_precisions
 from chargen.distributed import Single
 from chargen.errors import ChargenError
@@ -21,6 +21,18 @@ from chargen.vocab import Vocab, describe_chars
 
 # Options that may differ on resume: how long to go on, and where, how verbosely and in what arithmetic to run.
 RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "eval_chars", "device", "precision"}
+
+
+@dataclass
+class Setup:
+    """A new run as it will start: its text, model and training options, and what the log says of them."""
+
+    corpus: Corpus
+    model_config: ModelConfig
+    cfg: TrainConfig
+    notes: list[str]
+    init_weights: dict[str, Any] | None = None  # the parent model's weights, fine-tuning
+    lineage: dict[str, Any] | None = None  # the parent model's record, fine-tuning
 
 
 def new_trainer(
@@ -35,13 +47,43 @@ def new_trainer(
     group: Single | None = None,
     init_from: Path | None = None,
 ) -> Trainer:
-    """A fresh run in `run_dir` (which must not hold a run yet).
+    """A fresh run in `run_dir` (which must not hold a run yet), set up by `prepare`."""
+    group = group or Single()
+
+    def check_run_dir() -> None:
+        if (run_dir / runs.LATEST).exists() or (run_dir / runs.BEST).exists():
+            raise ChargenError(f"run {run_dir} already exists; continue it with --resume {run_dir.name} or pick another --name")
+        runs.ensure_writable(run_dir.parent)
+
+    group.on_main(check_run_dir)
+    setup = prepare(corpus_paths, model_options, train, encoding=encoding, max_vocab=max_vocab, progress=progress,
+                    group=group, init_from=init_from)
+    trainer = Trainer(run_dir, setup.corpus, setup.model_config, setup.cfg, group=group,
+                      init_weights=setup.init_weights, parent=setup.lineage)
+    trainer.notes.extend(setup.notes)
+    return trainer
+
+
+def prepare(
+    corpus_paths: list[str],
+    model_options: dict[str, Any],
+    train: TrainConfig | dict[str, Any],
+    *,
+    encoding: str = "utf-8",
+    max_vocab: int | None = None,
+    progress=None,
+    group: Single | None = None,
+    init_from: Path | None = None,
+    world: int | None = None,
+) -> Setup:
+    """A new run's corpus and options, without training (`chargen train --plan` shows them).
 
     `model_options` and a `train` dict hold only the options the user chose. A run with a time budget
     (the default) then gets the recipe that suits the budget on this machine for every option left
     unchosen; a full TrainConfig is taken as it is. Under torchrun the main process plans the recipe
-    and every process gets the same. `init_from`, a checkpoint file, starts the run from that model:
-    its architecture and weights, its vocabulary grown by the new text's characters.
+    and every process gets the same; `world` plans for that many processes from this one. `init_from`,
+    a checkpoint file, starts the run from that model: its architecture and weights, its vocabulary
+    grown by the new text's characters.
     """
     group = group or Single()
     parent = group.on_main(lambda: load_checkpoint(init_from)) if init_from is not None else None
@@ -53,12 +95,6 @@ def new_trainer(
                                "drop the options that change it")
         model_options = {**kept, **model_options}
 
-    def check_run_dir() -> None:
-        if (run_dir / runs.LATEST).exists() or (run_dir / runs.BEST).exists():
-            raise ChargenError(f"run {run_dir} already exists; continue it with --resume {run_dir.name} or pick another --name")
-        runs.ensure_writable(run_dir.parent)
-
-    group.on_main(check_run_dir)
     chosen = dict(train) if isinstance(train, dict) else None
     cfg = TrainConfig(**chosen) if chosen is not None else train
     if all(getattr(cfg, n) is None for n in LENGTH_OPTIONS):
@@ -81,7 +117,7 @@ def new_trainer(
 
         val_chars = int(len(corpus) * cfg.val_fraction)
         task = recipe.Task(corpus.vocab.size, len(corpus) - val_chars, val_chars,
-                           cell=model_options.get("cell", "lstm"), world=group.world,
+                           cell=model_options.get("cell", "lstm"), world=world or group.world,
                            item_chars=mean_item_chars(corpus) if cfg.lines else None,
                            parent={k: model_options[k] for k in ARCHITECTURE} if parent is not None else None,
                            fixed=dict(model_options), eval_chars=chosen.get("eval_chars"))
@@ -100,9 +136,7 @@ def new_trainer(
         notes.append(f"recipe: {picked.why} (options you give explicitly take precedence)")
     model_config = ModelConfig(vocab_size=corpus.vocab.size, **model_options)
     lineage = parent_record(str(init_from), parent) if parent is not None else None
-    trainer = Trainer(run_dir, corpus, model_config, cfg, group=group, init_weights=init_weights, parent=lineage)
-    trainer.notes.extend(notes)
-    return trainer
+    return Setup(corpus, model_config, cfg, notes, init_weights, lineage)
 
 
 def resume_trainer(

@@ -1,5 +1,6 @@
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -83,6 +84,7 @@ def test_info_and_eval_report_the_model(trained, corpus_file):
     (["train", "missing.txt"], 1, "corpus missing.txt does not exist"),
     (["train", "--steps", "0"], 1, "--steps must be positive"),
     (["train", "--cell", "transformer"], 2, "'transformer' is not one of"),
+    (["train", "--plan", "--resume"], 1, "--plan shows a new run's settings"),
 ])
 def test_bad_input_gets_one_line_and_an_exit_code(trained, monkeypatch, args, code, message):
     ckpt, _ = trained
@@ -94,6 +96,30 @@ def test_bad_input_gets_one_line_and_an_exit_code(trained, monkeypatch, args, co
     assert "Traceback" not in result.output
     if code == 1:
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+
+
+def test_plan_shows_the_recipe_and_a_command_that_trains_exactly_it(corpus_file, tmp_path):
+    ckpt = tmp_path / "ckpts"
+    result = chargen("train", corpus_file, "--hidden-size", 24, "--embed-dim", 8, "--batch-size", 4, "--seq-len", 8,
+                     "--minutes", 0.02, "--checkpoint-dir", ckpt, "--plan")
+    assert result.exit_code == 0, result.output
+    corpus_line, recipe_line, command = result.stdout.splitlines()
+    text = corpus_file.read_text(encoding="utf-8")
+    assert corpus_line == (f"corpus: {len(text):,} characters, {len(set(text))} distinct, the last 10% held out "
+                           "for validation")
+    assert recipe_line.startswith("recipe: 0.02 minutes at") and "the model you chose, lstm 2x24" in recipe_line
+    assert not ckpt.exists()  # nothing trained, nothing written
+
+    words = shlex.split(command)
+    assert words[:3] == ["chargen", "train", str(corpus_file)] and "--hidden-size" in words and "--lr" in words
+    planned = dict(zip(words[3::2], words[4::2]))
+    ran = chargen(*words[1:], "--checkpoint-dir", ckpt, "--name", "planned", "--sample-length", 0, "-q")
+    assert ran.exit_code == 0, ran.output
+    config = json.loads((ckpt / "planned" / "config.json").read_text())
+    for name, value in {**config["model"], **config["train"]}.items():
+        if (option := "--" + name.replace("_", "-")) in planned:
+            assert planned[option] == (f"{value:g}" if isinstance(value, float) else str(value)), option
+    assert config["train"]["lr"] == float(planned["--lr"]) and config["train"]["minutes"] == 0.02
 
 
 def test_no_checkpoints_folder_is_a_clear_error(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from chargen.cli import ARGV_KEY, EXIT_INTERRUPTED, checkpoint_dir_option, cli, default_of, write_stream
-from chargen.config import CELLS, DEFAULT_MINUTES, INITS, PRECISIONS, ModelConfig, TrainConfig
+from chargen.config import CELLS, DEFAULT_MINUTES, INITS, PRECISIONS, ModelConfig, TrainConfig, flag
 from chargen.errors import ChargenError
 
 BUNDLED_CORPUS = "shakespeare.txt"  # in the package chargen.corpora (the top-level corpora/ folder)
@@ -68,6 +68,9 @@ def _opt(name: str, cls, help: str, type=None, **kw):
 @click.option("--sample-length", type=int, default=400, show_default=True,
               help="Characters of sample printed to stdout at the end; 0 for none.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Show the run's settings (with a time budget: the recipe, measured on this machine) and the "
+                   "command that gives them all explicitly, then exit without training.")
 @click.option("--nproc", type=click.IntRange(min=1), default=None, metavar="N",
               help="Train with N processes on this machine (torchrun's launcher, DistributedDataParallel); "
                    "--batch-size is then each process's share of the streams.")
@@ -75,7 +78,7 @@ def _opt(name: str, cls, help: str, type=None, **kw):
               help="Also write the evaluation records to TensorBoard (RUN/tensorboard) or Weights & Biases; "
                    "repeat for both.")
 def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from, sample_length,
-          quiet, nproc, logs, **options):
+          quiet, plan_only, nproc, logs, **options):
     """Train a model on CORPUS: text files, or folders of *.txt files (default: bundled Shakespeare).
 
     With a time budget (--minutes, the default), every option you leave out is chosen for the budget
@@ -92,12 +95,21 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
     from chargen.loggers import require
 
     require(list(logs))
+    given = {k: v for k, v in options.items() if v is not None}
+    if plan_only:
+        if resume is not None:
+            raise ChargenError("--plan shows a new run's settings; a resumed run keeps its own (chargen info shows them)")
+        from chargen.runs import find_checkpoint
+
+        parent = find_checkpoint(init_from, checkpoint_dir) if init_from else None
+        _show_plan(list(corpus), given, encoding, max_vocab, parent, nproc or 1, quiet)
+        return
     if nproc is not None and nproc > 1 and not distributed.launched_by_torchrun():
         argv = without_option(click.get_current_context().meta[ARGV_KEY], "--nproc")
         _exit_for(distributed.launch(nproc, argv))
     with contextlib.closing(distributed.join()) as group:
         _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from,
-               sample_length, quiet or not group.is_main, logs, {k: v for k, v in options.items() if v is not None})
+               sample_length, quiet or not group.is_main, logs, given)
 
 
 def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from,
@@ -163,6 +175,46 @@ def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, all
             sampler = trainer.sampler(temperature=0.8, seed=trainer.cfg.seed)
             write_stream((chars[0] for chars in sampler.stream(sample_length)))
             click.echo()
+
+
+def _show_plan(corpus: list[str], given: dict, encoding, max_vocab, parent, nproc: int, quiet: bool) -> None:
+    """What `chargen train` with these options would do, on stdout: the text, the recipe and why, and the
+    command that spells out every setting (to keep a recipe, or change one choice of it)."""
+    import shlex
+
+    from rich.console import Console
+
+    from chargen import launch
+
+    paths = corpus or [str(bundled_corpus())]
+    setup = launch.prepare(paths, {k: v for k, v in given.items() if k in MODEL_OPTIONS},
+                           {k: v for k, v in given.items() if k in TRAIN_OPTIONS}, encoding=encoding or "utf-8",
+                           max_vocab=max_vocab, progress=_encoding_progress(Console(stderr=True), quiet),
+                           init_from=parent, world=nproc)
+    cfg, model = setup.cfg, setup.model_config
+    held_out = f"the last {cfg.val_fraction * 100:g}% held out for validation" if cfg.val_fraction else "no validation"
+    click.echo(f"corpus: {len(setup.corpus):,} characters, {model.vocab_size:,} distinct, {held_out}")
+    for note in setup.notes:
+        click.echo(note)
+    settings = {name: getattr(model, name) for name in MODEL_OPTIONS}
+    settings.update((f.name, getattr(cfg, f.name)) for f in fields(cfg)
+                    if getattr(cfg, f.name) is not None and f.name not in ("lines", "device"))
+    if cfg.device != "auto":
+        settings["device"] = cfg.device
+    words = ["chargen", "train", *(corpus or [])]
+    if nproc > 1:
+        words += ["--nproc", str(nproc)]
+    if parent is not None:
+        words += ["--init-from", str(parent)]
+    if cfg.lines:
+        words.append("--lines")
+    if encoding:
+        words += ["--encoding", encoding]
+    if max_vocab is not None:
+        words += ["--max-vocab", str(max_vocab)]
+    for name, value in settings.items():
+        words += [flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
+    click.echo(shlex.join(words))
 
 
 def _open_logs(kinds, trainer) -> list:
