@@ -16,6 +16,7 @@ from chargen.distributed import Single
 from chargen.errors import ChargenError
 from chargen.finetune import ARCHITECTURE, grown_vocab, parent_record, transplant
 from chargen.items import mean_item_chars
+from chargen.shift import validation_shift
 from chargen.train import Trainer, make_data
 from chargen.vocab import Vocab, describe_chars
 
@@ -115,14 +116,17 @@ def prepare(
     if chosen is not None and cfg.minutes is not None:
         from chargen import recipe
 
-        val_chars = int(len(corpus) * cfg.val_fraction)
-        task = recipe.Task(corpus.vocab.size, len(corpus) - val_chars, val_chars,
-                           cell=model_options.get("cell", "lstm"), world=world or group.world,
-                           item_chars=mean_item_chars(corpus) if cfg.lines else None,
-                           parent={k: model_options[k] for k in ARCHITECTURE} if parent is not None else None,
-                           fixed=dict(model_options), eval_chars=chosen.get("eval_chars"))
-
-        def plan() -> recipe.Recipe:
+        def plan() -> recipe.Recipe:  # on the main process, which hands the recipe to the others
+            val_chars = int(len(corpus) * cfg.val_fraction)
+            train_ids, val_ids = corpus.split(cfg.val_fraction)
+            # Only dropout follows the shift: it is measured where the recipe chooses dropout.
+            shift = (validation_shift(train_ids, val_ids, corpus.vocab.size)
+                     if val_chars and "dropout" not in model_options else 0.0)
+            task = recipe.Task(corpus.vocab.size, len(corpus) - val_chars, val_chars,
+                               cell=model_options.get("cell", "lstm"), world=world or group.world,
+                               item_chars=mean_item_chars(corpus) if cfg.lines else None,
+                               parent={k: model_options[k] for k in ARCHITECTURE} if parent is not None else None,
+                               fixed=dict(model_options), eval_chars=chosen.get("eval_chars"), val_shift=shift)
             device = resolve_device(cfg.device, group.local_rank)
             if "precision" in chosen:
                 check_precision(chosen["precision"], device)

@@ -12,7 +12,8 @@ hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quali
   must be fed: it learns which characters follow, the recurrent weights learn the context).
 - Learning rate. High for short budgets, lower for wider models.
 - Dropout. The more passes over the text the run makes, the more of it, so that a model that
-  reads a small text many times does not learn it by heart.
+  reads a small text many times does not learn it by heart; and some even in one pass where the
+  validation text is unlike the training text (chargen.shift), which dropout helps a model across.
 - Passes. Past MAX_PASSES, even with dropout, a small text is learned by heart and more time only
   makes the text worse, so the run stops there, early.
 - Batch. On a CPU, 32 streams of 64 characters. A GPU reads far faster with more streams (a
@@ -73,6 +74,13 @@ MIN_EVAL_CHARS = 100_000  # and never less than about this: tinyshakespeare's wh
 # 1.6414); stopped at 10 it ended at 1.6213, and 5 minutes at 1.6168. (Before the output bias started
 # at the character frequencies, learning was slower and the best came after 16-17 passes.)
 MAX_PASSES = 10.0
+# A validation text this many nats per character harder than the training text's end for a bigram model
+# (chargen.shift) gets SHIFT_DROPOUT however few the passes. python-code's (+0.32) gained 0.041 nats at
+# 2.5 minutes with dropout 0.1 (1.7460 against 1.7873, 2x256, bench/quality.py --corpus python-code),
+# where tinyshakespeare (+0.01) lost 0.013, cantonese (-0.02) 0.096 and large-prose (+0.01) 0.046 (in a
+# slower run: 1,134 steps against 1,546); step for step C++ headers (-0.05) lost 0.009.
+SHIFT_FOR_DROPOUT = 0.2
+SHIFT_DROPOUT = 0.1
 # bf16 must beat fp32 by this much to be chosen, so that measurement noise never picks it for nothing.
 BF16_MIN_SPEEDUP = 1.2
 FINE_TUNE = {"lr": 2e-3, "warmup_steps": 20}  # from a trained model: bench/finetune.py (5e-4 to 3e-3 within 0.02)
@@ -154,6 +162,7 @@ class Task:
     parent: dict | None = None  # fine-tuning (--init-from): the parent's model options, which are kept
     fixed: dict = field(default_factory=dict)  # model options the user chose (layers, hidden_size, ...)
     eval_chars: int | None = None  # --eval-chars as the user gave it; None: the recipe chooses
+    val_shift: float = 0.0  # nats/char by which the validation text is harder than the training text (chargen.shift)
 
 
 def weights(task: Task, layers: int, width: int) -> int:
@@ -284,8 +293,11 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     budget, seconds = (readable, seconds) if not stop_early else (
         readable * MAX_PASSES / passes, seconds * MAX_PASSES / passes)  # what the run will read, in how long
     read_passes = MAX_PASSES if stop_early else passes  # the passes the run will make
-    model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width,
-             "dropout": 0.3 if read_passes >= 25 else 0.2 if read_passes >= 10 else 0.1 if read_passes >= 5 else 0.0}
+    dropout = 0.3 if read_passes >= 25 else 0.2 if read_passes >= 10 else 0.1 if read_passes >= 5 else 0.0
+    shifted = task.val_shift >= SHIFT_FOR_DROPOUT and dropout < SHIFT_DROPOUT
+    if shifted:
+        dropout = SHIFT_DROPOUT
+    model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width, "dropout": dropout}
     if task.parent is not None:
         train = dict(batch, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
     else:
@@ -319,9 +331,12 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
         arithmetic = precision
     shares = f" ({task.world} processes of {train['batch_size']})" if task.world > 1 else ""
     shape = f"{batch} items{shares}" if task.item_chars else f"{batch}{shares} x {train['seq_len']}"
+    unlike = (f" (the validation text is unlike the training text: {task.val_shift:+.2f} nats/char for a bigram "
+              "model)") if shifted else ""
     why = (f"{minutes:g} minutes at {speed:,.0f} chars/s in {arithmetic} is about {readable / 1e6:,.1f}M characters "
            f"({passes:,.1f} passes over the training text): {how}, {task.cell} {layers}x{width}, dropout "
-           f"{model['dropout']:g}, batch {shape}, lr {train['lr']:g}, an evaluation every {train['eval_every']:,} steps")
+           f"{model['dropout']:g}{unlike}, batch {shape}, lr {train['lr']:g}, an evaluation every "
+           f"{train['eval_every']:,} steps")
     if "eval_chars" in train:
         why += f" reading {train['eval_chars']:,} of the {task.val_chars:,} validation characters"
     if stop_early:

@@ -59,6 +59,15 @@ def test_more_passes_over_the_text_bring_more_dropout():
     assert choose(10, train_chars=110_000, fixed={"hidden_size": 256}).model["dropout"] == 0.3  # reads all 124
 
 
+def test_a_validation_text_unlike_the_training_text_gets_dropout_even_in_one_pass():
+    shifted = choose(10, train_chars=20_000_000, val_shift=0.32)
+    assert shifted.model["dropout"] == 0.1 and "dropout 0.1 (the validation text is unlike the training text: " \
+        "+0.32 nats/char for a bigram model)" in shifted.why
+    assert choose(10, train_chars=20_000_000, val_shift=0.1).model["dropout"] == 0.0  # as like as prose is
+    many_passes = choose(10, train_chars=110_000, val_shift=0.32)
+    assert many_passes.model["dropout"] == 0.2 and "unlike" not in many_passes.why  # the passes ask for more
+
+
 def test_evaluations_take_a_small_share_of_the_budget_however_large_the_validation_text():
     speed = 11_760  # chars/s of the 2x384 LSTM chosen
     steps = 10 * 60 * speed / (32 * 64)

@@ -1,0 +1,50 @@
+"""How unlike its training text each benchmark corpus's validation text is (chargen.shift), the figure
+the time-budget recipe gives dropout by, beside the bigram cross-entropies it is the difference of.
+
+    python bench/shift.py                              # every corpus of bench/corpora.py
+    python bench/shift.py --corpora python-code cpp-code
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import corpora  # noqa: E402
+
+from chargen.corpus import load_corpus  # noqa: E402
+from chargen.recipe import SHIFT_FOR_DROPOUT  # noqa: E402
+from chargen.shift import bigram_costs  # noqa: E402
+
+VAL_FRACTION = 0.1  # chargen train's default, as bench/quality.py runs it
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpora", nargs="+", default=list(corpora.CORPORA))
+    args = parser.parse_args()
+    print(f"{'corpus':>16}  {'train end':>9}  {'validation':>10}  {'shift':>6}  {'seconds':>7}  dropout from the shift "
+          f"(at {SHIFT_FOR_DROPOUT:+.2f} or more)")
+    for name in args.corpora:
+        corpus = load_corpus([corpora.get(name)])
+        train, val = corpus.split(VAL_FRACTION)
+        start = time.perf_counter()
+        costs = bigram_costs(train, val, corpus.vocab.size)
+        seconds = time.perf_counter() - start
+        if costs is None:
+            print(f"{name:>16}  too short to measure")
+            continue
+        near, far = costs
+        shift = far - near
+        print(f"{name:>16}  {near:9.3f}  {far:10.3f}  {shift:+6.3f}  {seconds:7.2f}  "
+              f"{'yes' if shift >= SHIFT_FOR_DROPOUT else 'no'}")
+
+
+if __name__ == "__main__":
+    main()
