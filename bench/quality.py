@@ -15,7 +15,8 @@ the run's own evaluations read a part of a large validation text, the benchmark 
 checkpoint over all of it afterwards, outside the timed budget). The
 corpora are built by bench/corpora.py. With --suite, each default run is followed by its grid: the
 same budget with one choice of the recipe changed (a narrower and a wider model, more and less
-dropout, half the learning rate; --grid takes the first N, --grid-only names them), so the table shows how far the default is from the best found. Wall time
+dropout, half the learning rate, a layer more and one fewer, twice and half the streams; --grid takes the
+first N, --grid-only names them), so the table shows how far the default is from the best found. Wall time
 includes start-up, the recipe's measurements and every evaluation. Results are appended to
 bench/results/quality.json.
 """
@@ -36,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BUDGETS = (2.5, 5.0, 10.0)
 WIDTHS = (128, 192, 256, 384, 512, 768)
-GRID_ORDER = ("narrower", "wider", "more-dropout", "less-dropout", "half-lr")
+GRID_ORDER = ("narrower", "wider", "more-dropout", "less-dropout", "half-lr", "deeper", "shallower", "more-streams",
+              "fewer-streams")
 
 
 def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, chargen_root: Path | None = None) -> dict:
@@ -96,13 +98,19 @@ def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[s
     """Alternatives to a default run: one choice of its recipe changed each, in GRID_ORDER; the first
     `size` of them, or those named in `only`."""
     model, train = default["model"], default["train"]
-    width = model["hidden_size"]
+    width, layers, streams = model["hidden_size"], model["layers"], train["batch_size"]
     named = {
         "narrower": [f"--hidden-size={w}" for w in WIDTHS if w < width][-1:],
         "wider": [f"--hidden-size={w}" for w in WIDTHS if w > width][:1],
         "more-dropout": [f"--dropout={min(model['dropout'] + 0.1, 0.5):g}"],
         "less-dropout": [f"--dropout={model['dropout'] - 0.1:g}"] if model["dropout"] > 0 else [],
         "half-lr": [f"--lr={train['lr'] / 2:g}"],
+        # A depth at the default's width (given alone, --layers would take the recipe's reference width).
+        "deeper": [f"--layers={layers + 1}", f"--hidden-size={width}"],
+        "shallower": [f"--layers={layers - 1}", f"--hidden-size={width}"] if layers > 1 else [],
+        # The recipe times the streams given and sets the learning rate to suit them.
+        "more-streams": [f"--batch-size={streams * 2}"],
+        "fewer-streams": [f"--batch-size={streams // 2}"] if streams > 1 else [],
     }
     chosen = only if only is not None else GRID_ORDER
     options = [named[name] for name in chosen if named[name]]

@@ -29,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", nargs="+", default=list(corpora.CORPORA))
     args = parser.parse_args()
-    print(f"{'corpus':>16}  {'train end':>9}  {'validation':>10}  {'shift':>6}  {'seconds':>7}  dropout from the shift "
+    print(f"{'corpus':>20}  {'train end':>9}  {'validation':>10}  {'shift':>6}  {'seconds':>7}  dropout from the shift "
           f"(at {SHIFT_FOR_DROPOUT:+.2f} or more)")
     for name in args.corpora:
         corpus = load_corpus([corpora.get(name)])
@@ -38,11 +38,11 @@ def main() -> None:
         costs = bigram_costs(train, val, corpus.vocab.size)
         seconds = time.perf_counter() - start
         if costs is None:
-            print(f"{name:>16}  too short to measure")
+            print(f"{name:>20}  too short to measure")
             continue
         near, far = costs
         shift = far - near
-        print(f"{name:>16}  {near:9.3f}  {far:10.3f}  {shift:+6.3f}  {seconds:7.2f}  "
+        print(f"{name:>20}  {near:9.3f}  {far:10.3f}  {shift:+6.3f}  {seconds:7.2f}  "
               f"{'yes' if shift >= SHIFT_FOR_DROPOUT else 'no'}")
 
 

@@ -126,7 +126,9 @@ def prepare(
                                cell=model_options.get("cell", "lstm"), world=world or group.world,
                                item_chars=mean_item_chars(corpus) if cfg.lines else None,
                                parent={k: model_options[k] for k in ARCHITECTURE} if parent is not None else None,
-                               fixed=dict(model_options), eval_chars=chosen.get("eval_chars"), val_shift=shift)
+                               fixed=dict(model_options), eval_chars=chosen.get("eval_chars"), val_shift=shift,
+                               # A step of items is no batch of streams: line mode is timed at the recipe's.
+                               batch={} if cfg.lines else {k: chosen[k] for k in ("batch_size", "seq_len") if k in chosen})
             device = resolve_device(cfg.device, group.local_rank)
             if "precision" in chosen:
                 check_precision(chosen["precision"], device)

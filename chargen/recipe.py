@@ -23,7 +23,8 @@ hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quali
   MAX_PASSES times in the time (on tinyshakespeare the H100's best validation loss came after 8 passes
   even with dropout 0.5 on a 3x1024 LSTM, and more passes only memorised it: README, GPU); a larger
   text gets the fewest streams that reach GPU_BATCH_SHARE of the fastest speed. The precision is then
-  measured on the model chosen. The learning rate grows with the square root of the batch.
+  measured on the model chosen. The learning rate grows with the square root of the batch, and a
+  batch the user chose is timed as it will run.
 - Evaluations. Together they take about EVAL_SHARE of the budget. Each reads the whole validation
   text unless that would leave time for fewer than MIN_EVALS: then each reads a part of it, spans
   spread over all of it (--eval-chars), so that a large text's evaluations do not eat the budget.
@@ -122,8 +123,9 @@ def measure_speed(vocab_size: int, device: torch.device, precision: str, model: 
     return steps * B * T / (time.perf_counter() - start)
 
 
-def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str], model: dict) -> dict[str, float]:
-    """{precision: chars/s} of `model` at the reference batch, for those of `precisions` that run here.
+def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str], model: dict,
+                   batch: dict = BATCH) -> dict[str, float]:
+    """{precision: chars/s} of `model` at `batch`, for those of `precisions` that run here.
 
     A precision that fails (no bf16 kernel for this cell on this device, say) is left out; if it was
     the only one asked for, that is the user's error to hear about.
@@ -131,7 +133,7 @@ def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str],
     speeds = {}
     for precision in precisions:
         try:
-            speeds[precision] = measure_speed(vocab_size, device, precision, model)
+            speeds[precision] = measure_speed(vocab_size, device, precision, model, batch)
         except torch.cuda.OutOfMemoryError:
             raise ChargenError(f"{device} ran out of memory measuring the speed of a {model.get('cell', 'lstm')} "
                                f"{model.get('layers', 2)}x{model.get('hidden_size', 256)}; choose a smaller "
@@ -163,6 +165,7 @@ class Task:
     fixed: dict = field(default_factory=dict)  # model options the user chose (layers, hidden_size, ...)
     eval_chars: int | None = None  # --eval-chars as the user gave it; None: the recipe chooses
     val_shift: float = 0.0  # nats/char by which the validation text is harder than the training text (chargen.shift)
+    batch: dict = field(default_factory=dict)  # what the user chose of each process's batch_size and seq_len
 
 
 def weights(task: Task, layers: int, width: int) -> int:
@@ -182,16 +185,19 @@ def _config(task: Task, layers: int, width: int) -> ModelConfig:
 def plan(minutes: float, task: Task, device: torch.device, precisions: list[str]) -> Recipe:
     """Measure this machine, then choose: the recipe for `minutes` of training on `task`."""
     model = task.parent or {"cell": task.cell, "layers": REFERENCE[0], "hidden_size": REFERENCE[1]}
-    speeds = {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, model).items()}
+    batch = {**BATCH, **task.batch}  # what each process reads a step, as it will be trained
+    speeds = {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, model, batch).items()}
     precision = pick_precision(speeds)
 
     def measure_at(precision: str, streams: int, shape: dict) -> float:
-        batch = dict(BATCH, batch_size=streams)
-        return task.world * measure_speed(task.vocab_size, device, precision, shape, batch, steps=3)
+        return task.world * measure_speed(task.vocab_size, device, precision, shape, dict(batch, batch_size=streams),
+                                          steps=3)
 
-    fits = [b for b in GPU_BATCHES if b * BATCH["seq_len"] < task.train_chars]
-    if device.type != "cuda" or task.item_chars or task.parent or "batch_size" in task.fixed or len(fits) < 2:
-        return choose(minutes, speeds, task, sized(measure_at, task, precision, BATCH["batch_size"]), BATCH)
+    fits = [b for b in GPU_BATCHES if b * batch["seq_len"] < task.train_chars]
+    if device.type != "cuda" or task.item_chars or task.parent or "batch_size" in task.batch or len(fits) < 2:
+        # The user's streams are each process's; the recipe's (BATCH) are the whole job's, shared out.
+        job = dict(batch, batch_size=batch["batch_size"] * task.world) if "batch_size" in task.batch else batch
+        return choose(minutes, speeds, task, sized(measure_at, task, precision, batch["batch_size"]), job)
     return plan_gpu(minutes, task, speeds, fits, measure_at)
 
 

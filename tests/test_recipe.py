@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import torch
 
 from chargen import recipe
@@ -89,6 +91,22 @@ def test_options_chosen_by_the_user_are_kept_and_the_rest_suits_them():
     picked = choose(10, measure=lambda layers, width: 4_000.0, fixed={"hidden_size": 768})
     assert "hidden_size" not in picked.model and picked.train["lr"] == round(5e-3 * 256 / 768, 6)  # 2.4M chars
     assert "4,000 chars/s" in picked.why and "the model you chose" in picked.why
+
+
+def test_a_batch_the_user_chose_is_timed_as_it_will_run_and_sets_the_learning_rate(monkeypatch):
+    timed = []
+
+    def speed(vocab_size, device, precision, model, batch=recipe.BATCH, steps=6):
+        timed.append((batch["batch_size"], batch["seq_len"]))
+        return 30_000.0
+
+    monkeypatch.setattr(recipe, "measure_speed", speed)
+    task = recipe.Task(65, TINY, TINY // 9, batch={"batch_size": 64})
+    picked = recipe.plan(2.5, task, torch.device("cpu"), ["fp32"])
+    assert set(timed) == {(64, 64)} and picked.train["batch_size"] == 64
+    assert picked.train["lr"] == round(5e-3 * 2 ** 0.5, 6)  # twice the streams: sqrt(2) the rate
+    two = recipe.plan(2.5, replace(task, world=2), torch.device("cpu"), ["fp32"])  # 64 each, 128 in all
+    assert two.train["batch_size"] == 64 and "batch 128 (2 processes of 64) x 64" in two.why
 
 
 def test_line_mode_reads_whole_items_and_processes_share_the_batch():
