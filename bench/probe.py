@@ -1,0 +1,95 @@
+"""How well the time-budget recipe's speed probe predicts the speed training sustains on this machine,
+beside how much the machine's own speed swings from one few-second window to the next.
+
+    python bench/probe.py                    # 6 rounds: the probe, then 6 s of the same training steps
+    python bench/probe.py --rounds 10 --seconds 10
+
+The recipe (chargen/recipe.py) times a few steps of the reference model and takes a model one size
+wider when the budget, at that speed, reads CHARS_PER_WEIGHT characters per recurrent weight of it. Where
+the machine's speed sits near such a threshold, the choice moves with the probe; this prints the
+speeds a 2x256 must probe at for each budget, so the spread below can be read against them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from chargen import recipe  # noqa: E402
+from chargen.config import ModelConfig, TrainConfig  # noqa: E402
+from chargen.loss import forward_loss  # noqa: E402
+from chargen.model import CharRNN  # noqa: E402
+from chargen.optim import make_optimizer  # noqa: E402
+
+VOCAB = 65  # tinyshakespeare's
+
+
+def sustained_speed(model: dict, seconds: float) -> float:
+    """Characters per second of the probe's training step, repeated for `seconds` (after one warm-up step)."""
+    torch.manual_seed(0)
+    net = CharRNN(ModelConfig(vocab_size=VOCAB, **model))
+    opt = make_optimizer(net, TrainConfig())
+    B, T = recipe.BATCH["batch_size"], recipe.BATCH["seq_len"]
+    x = torch.randint(0, VOCAB, (B, T))
+
+    def step() -> None:
+        loss, _ = forward_loss(net, x, x, precision="fp32")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        steps += 1
+    return steps * B * T / (time.perf_counter() - start)
+
+
+def spread(values: list[float]) -> str:
+    mean = statistics.mean(values)
+    return (f"mean {mean:8,.0f}  min {min(values):8,.0f}  max {max(values):8,.0f}  "
+            f"coefficient of variation {statistics.stdev(values) / mean:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each sustained window")
+    args = parser.parse_args()
+    layers, width = recipe.REFERENCE
+    model = {"cell": "lstm", "layers": layers, "hidden_size": width}
+    device = torch.device("cpu")
+    probes, windows = [], []
+    print(f"LSTM {layers}x{width}, batch {recipe.BATCH['batch_size']} x {recipe.BATCH['seq_len']}, fp32, "
+          f"{torch.get_num_threads()} threads; chars/s")
+    for i in range(args.rounds):
+        probes.append(recipe.measure_speed(VOCAB, device, "fp32", model))
+        windows.append(sustained_speed(model, args.seconds))
+        print(f"round {i + 1}: probe {probes[-1]:8,.0f}  then {args.seconds:g} s of training {windows[-1]:8,.0f}", flush=True)
+    print(f"probe:     {spread(probes)}")
+    print(f"sustained: {spread(windows)}")
+    print(f"probe / the window after it: {statistics.mean(p / w for p, w in zip(probes, windows)):.3f}")
+    task = recipe.Task(VOCAB, 1_003_854)
+    for minutes in (2.5, 5, 10):
+        larger = [s for s in recipe.SIZES if recipe.recurrent_weights(task, *s) > recipe.recurrent_weights(task, *recipe.REFERENCE)]
+        # What the reference must probe at for the next size up to be fed, from the recipe's own estimate of
+        # that size's speed (the recipe then times that size itself before taking it).
+        nxt = larger[0]
+        ratio = (recipe.weights(task, *recipe.REFERENCE) / recipe.weights(task, *nxt)) ** 0.85
+        own = recipe.CHARS_PER_WEIGHT * recipe.recurrent_weights(task, layers, width) / (minutes * 60)
+        up = recipe.CHARS_PER_WEIGHT * recipe.recurrent_weights(task, *nxt) / (minutes * 60) / ratio
+        print(f"{minutes:g} minutes: a {layers}x{width} is fed from {own:8,.0f} chars/s; a {nxt[0]}x{nxt[1]} "
+              f"from about {up:8,.0f} of the {layers}x{width}'s")
+
+
+if __name__ == "__main__":
+    main()
