@@ -24,34 +24,15 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from chargen import recipe  # noqa: E402
-from chargen.config import ModelConfig, TrainConfig  # noqa: E402
-from chargen.loss import forward_loss  # noqa: E402
-from chargen.model import CharRNN  # noqa: E402
-from chargen.optim import make_optimizer  # noqa: E402
 
 VOCAB = 65  # tinyshakespeare's
 
 
-def sustained_speed(model: dict, seconds: float) -> float:
-    """Characters per second of the probe's training step, repeated for `seconds` (after one warm-up step)."""
-    torch.manual_seed(0)
-    net = CharRNN(ModelConfig(vocab_size=VOCAB, **model))
-    opt = make_optimizer(net, TrainConfig())
-    B, T = recipe.BATCH["batch_size"], recipe.BATCH["seq_len"]
-    x = torch.randint(0, VOCAB, (B, T))
-
-    def step() -> None:
-        loss, _ = forward_loss(net, x, x, precision="fp32")
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    step()
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        step()
-        steps += 1
-    return steps * B * T / (time.perf_counter() - start)
+def sustained_speed(model: dict, device: torch.device, seconds: float, guess: float) -> float:
+    """Characters per second of the probe's own training steps, as many as take about `seconds` at the
+    speed `guess`."""
+    steps = max(1, round(seconds * guess / (recipe.BATCH["batch_size"] * recipe.BATCH["seq_len"])))
+    return recipe.measure_speed(VOCAB, device, "fp32", model, steps=steps)
 
 
 def spread(values: list[float]) -> str:
@@ -73,22 +54,20 @@ def main() -> None:
           f"{torch.get_num_threads()} threads; chars/s")
     for i in range(args.rounds):
         probes.append(recipe.measure_speed(VOCAB, device, "fp32", model))
-        windows.append(sustained_speed(model, args.seconds))
+        windows.append(sustained_speed(model, device, args.seconds, probes[-1]))
         print(f"round {i + 1}: probe {probes[-1]:8,.0f}  then {args.seconds:g} s of training {windows[-1]:8,.0f}", flush=True)
     print(f"probe:     {spread(probes)}")
     print(f"sustained: {spread(windows)}")
     print(f"probe / the window after it: {statistics.mean(p / w for p, w in zip(probes, windows)):.3f}")
     task = recipe.Task(VOCAB, 1_003_854)
+    fed_from = lambda size, minutes: recipe.CHARS_PER_WEIGHT * recipe.recurrent_weights(task, *size) / (minutes * 60)  # noqa: E731
+    # The next size up is timed only if the reference probes fast enough for the recipe's estimate of its
+    # speed (weights^0.85 of the reference's) to feed it; then its own measured speed decides.
+    wider = next(s for s in recipe.SIZES if recipe.recurrent_weights(task, *s) > recipe.recurrent_weights(task, *recipe.REFERENCE))
+    ratio = (recipe.weights(task, *recipe.REFERENCE) / recipe.weights(task, *wider)) ** 0.85
     for minutes in (2.5, 5, 10):
-        larger = [s for s in recipe.SIZES if recipe.recurrent_weights(task, *s) > recipe.recurrent_weights(task, *recipe.REFERENCE)]
-        # What the reference must probe at for the next size up to be fed, from the recipe's own estimate of
-        # that size's speed (the recipe then times that size itself before taking it).
-        nxt = larger[0]
-        ratio = (recipe.weights(task, *recipe.REFERENCE) / recipe.weights(task, *nxt)) ** 0.85
-        own = recipe.CHARS_PER_WEIGHT * recipe.recurrent_weights(task, layers, width) / (minutes * 60)
-        up = recipe.CHARS_PER_WEIGHT * recipe.recurrent_weights(task, *nxt) / (minutes * 60) / ratio
-        print(f"{minutes:g} minutes: a {layers}x{width} is fed from {own:8,.0f} chars/s; a {nxt[0]}x{nxt[1]} "
-              f"from about {up:8,.0f} of the {layers}x{width}'s")
+        print(f"{minutes:g} minutes: a {layers}x{width} is fed from {fed_from(recipe.REFERENCE, minutes):8,.0f} chars/s; "
+              f"a {wider[0]}x{wider[1]} is timed from {fed_from(wider, minutes) / ratio:8,.0f} of the {layers}x{width}'s")
 
 
 if __name__ == "__main__":

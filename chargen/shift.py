@@ -5,7 +5,9 @@ validation text; how many more nats per character the validation text costs it i
 quality benchmark's corpora (`python bench/shift.py`) it is +0.32 for python-code, whose validation
 text is a package unlike those before it, and between -0.05 and +0.10 for the others, where the end of
 the text is like the rest (prose, verse, C++ headers, Cantonese). Only python-code gained from dropout
-while reading its text less than once (0.041 nats at 2.5 minutes); the others lost 0.01 to 0.10.
+while reading its text less than once (0.041 nats at 2.5 minutes); the others lost 0.01 to 0.10. The
+shift does not always mean dropout pays: a novel after speeches (+0.29, bench/corpora.py
+novel-after-speeches) lost 0.011 with it.
 """
 
 from __future__ import annotations
