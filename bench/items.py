@@ -24,11 +24,11 @@ SAMPLES = 1000
 
 
 def tally(run_dir: Path) -> dict:
-    from chargen.checkpoint import load_checkpoint
+    from chargen.store.checkpoint import load_checkpoint
     from chargen.config import ModelConfig, SamplingSettings
-    from chargen.novelty import ItemSets
-    from chargen.sample import Sampler, StepModel, generate_items
-    from chargen.vocab import Vocab
+    from chargen.views.novelty import ItemSets
+    from chargen.generate.sample import Sampler, StepModel, generate_items
+    from chargen.data.vocab import Vocab
 
     payload = load_checkpoint(run_dir / "best.pt")
     model = StepModel(ModelConfig.saved(payload["model_config"]), payload["weights"])

@@ -4,7 +4,7 @@ beside how much the machine's own speed swings from one few-second window to the
     python bench/probe.py                    # 6 rounds: the probe, then 6 s of the same training steps
     python bench/probe.py --rounds 10 --seconds 10
 
-The recipe (chargen/recipe.py) times a few steps of the reference model and takes a model one size
+The recipe (chargen/train/recipe.py) times a few steps of the reference model and takes a model one size
 wider when the budget, at that speed, reads CHARS_PER_WEIGHT characters per recurrent weight of it. Where
 the machine's speed sits near such a threshold, the choice moves with the probe; this prints the
 speeds a 2x256 must probe at for each budget, so the spread below can be read against them.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from chargen import recipe  # noqa: E402
+from chargen.train import recipe  # noqa: E402
 
 VOCAB = 65  # tinyshakespeare's
 

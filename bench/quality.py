@@ -80,13 +80,13 @@ def whole_validation_loss(checkpoint: Path, corpus: Path, train: dict) -> float:
     """Nats/char over the whole validation text, laid out as the run's own evaluations lay it out."""
     import torch
 
-    from chargen.checkpoint import load_checkpoint
+    from chargen.store.checkpoint import load_checkpoint
     from chargen.config import TrainConfig
-    from chargen.corpus import load_corpus
-    from chargen.data import TextData
-    from chargen.loss import loss_sum
-    from chargen.model import CharRNN
-    from chargen.vocab import Vocab
+    from chargen.data.corpus import load_corpus
+    from chargen.data.streams import TextData
+    from chargen.train.loss import loss_sum
+    from chargen.model.charrnn import CharRNN
+    from chargen.data.vocab import Vocab
 
     payload = load_checkpoint(checkpoint)
     data = TextData(load_corpus([str(corpus)], vocab=Vocab(payload["vocab"])), TrainConfig(**{**train, "eval_chars": 0}))

@@ -1,4 +1,4 @@
-"""How unlike its training text each benchmark corpus's validation text is (chargen.shift), the figure
+"""How unlike its training text each benchmark corpus's validation text is (chargen.data.shift), the figure
 the time-budget recipe gives dropout by, beside the bigram cross-entropies it is the difference of.
 
     python bench/shift.py                              # every corpus of bench/corpora.py
@@ -18,9 +18,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import corpora  # noqa: E402
 
-from chargen.corpus import load_corpus  # noqa: E402
-from chargen.recipe import SHIFT_FOR_DROPOUT  # noqa: E402
-from chargen.shift import bigram_costs  # noqa: E402
+from chargen.data.corpus import load_corpus  # noqa: E402
+from chargen.train.recipe import SHIFT_FOR_DROPOUT  # noqa: E402
+from chargen.data.shift import bigram_costs  # noqa: E402
 
 VAL_FRACTION = 0.1  # chargen train's default, as bench/quality.py runs it
 

@@ -27,11 +27,11 @@ import numpy as np
 import torch
 
 from chargen.config import ModelConfig, SamplingSettings, TrainConfig
-from chargen.model import CharRNN
-from chargen.device import usable_precisions
-from chargen.loss import forward_loss
-from chargen.sample import Sampler, StepModel
-from chargen.vocab import Vocab
+from chargen.model.charrnn import CharRNN
+from chargen.model.device import usable_precisions
+from chargen.train.loss import forward_loss
+from chargen.generate.sample import Sampler, StepModel
+from chargen.data.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -87,8 +87,8 @@ def full_loop_overhead(corpus: Path, rounds: int, block: int = 10) -> tuple[floa
     The two alternate in blocks of `block` steps and each keeps its median block, so a neighbour's
     burst of load on a shared machine hits both alike. The bare loop clips gradients too: like for like.
     """
-    from chargen.launch import new_trainer
-    from chargen.reports import Step
+    from chargen.train.launch import new_trainer
+    from chargen.train.reports import Step
 
     cfg = TrainConfig(steps=10**9, eval_every=10**9, val_fraction=0.1, warmup_steps=10)
     chars = cfg.batch_size * cfg.seq_len * block
@@ -164,7 +164,7 @@ def large_corpus_run(mb: int) -> dict:
         env = {**os.environ, "CHARGEN_CACHE_DIR": str(Path(tmp) / "cache")}
         # Peak memory is the child's own VmHWM (ru_maxrss would carry this process's peak across exec).
         peak = "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)"
-        encode = ("import sys, time; from chargen.corpus import load_corpus; "
+        encode = ("import sys, time; from chargen.data.corpus import load_corpus; "
                   "t = time.perf_counter(); c = load_corpus([sys.argv[1]]); "
                   f"print(time.perf_counter() - t, len(c)); {peak}")
         done = subprocess.run([sys.executable, "-c", encode, str(path)], env=env, capture_output=True, text=True,
@@ -188,7 +188,7 @@ def ngram_index_run(mb: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = large_corpus(mb, Path(tmp))
         env = {**os.environ, "CHARGEN_CACHE_DIR": str(Path(tmp) / "cache")}
-        code = ("import sys, time; from chargen.corpus import load_corpus; from chargen.novelty import NgramIndex; "
+        code = ("import sys, time; from chargen.data.corpus import load_corpus; from chargen.views.novelty import NgramIndex; "
                 "ids = load_corpus([sys.argv[1]]).ids; t = time.perf_counter(); index = NgramIndex.build(ids); "
                 "print(time.perf_counter() - t, len(ids), sum(len(h) for h in index.sets.values())); "
                 "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)")

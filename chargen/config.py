@@ -102,7 +102,7 @@ class TrainConfig:
     eval_chars: int = 0  # each evaluation reads about this many validation characters, spread over it; 0: all
     seed: int = 1337  # seeds weights, dropout and the data order
     device: str = "auto"  # auto: cuda, then mps, then cpu
-    precision: str = "fp32"  # arithmetic of training: fp32, tf32 or bf16 (chargen.device)
+    precision: str = "fp32"  # arithmetic of training: fp32, tf32 or bf16 (chargen.model.device)
     lines: bool = False  # line mode: each non-empty line is one item, trained from a fresh state
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from chargen.cli import cli
 from chargen.config import TrainConfig
-from chargen.launch import new_trainer
+from chargen.train.launch import new_trainer
 
 from conftest import TEXT
 

@@ -4,10 +4,10 @@ import os
 import pytest
 import torch
 
-from chargen.checkpoint import FORMAT_VERSION, load_checkpoint, remove_orphans, save_checkpoint, weights_digest
+from chargen.store.checkpoint import FORMAT_VERSION, load_checkpoint, remove_orphans, save_checkpoint, weights_digest
 from chargen.config import ModelConfig
 from chargen.errors import ChargenError
-from chargen.model import CharRNN
+from chargen.model.charrnn import CharRNN
 
 
 def model_payload(seed=0):

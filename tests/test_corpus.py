@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from chargen.corpus import load_corpus, read_text
+from chargen.data.corpus import load_corpus, read_text
 from chargen.errors import ChargenError
 
 from conftest import TINYSHAKESPEARE

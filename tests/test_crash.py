@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from chargen.checkpoint import load_checkpoint
+from chargen.store.checkpoint import load_checkpoint
 
 from conftest import TINY_MODEL, TINY_TRAIN
 
@@ -22,7 +22,7 @@ FLAGS += [f"--steps={STEPS}", "--dropout=0.1", "--sample-length=0", "-q", "--dev
 # Kill the process on the third checkpoint write, after half the file is written.
 KILL_MID_SAVE = """
 import os, signal, sys, runpy
-import chargen.checkpoint as ck
+import chargen.store.checkpoint as ck
 real, calls = ck.torch.save, [0]
 def save(obj, f):
     calls[0] += 1

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from chargen.config import TrainConfig
-from chargen.corpus import load_corpus
-from chargen.data import Streams, TextData, eval_windows
+from chargen.data.corpus import load_corpus
+from chargen.data.streams import Streams, TextData, eval_windows
 from chargen.errors import ChargenError
 
 ALPHABET = np.arange(26, dtype=np.uint8)  # a..z as 0..25

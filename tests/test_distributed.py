@@ -12,11 +12,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from chargen.checkpoint import load_checkpoint
+from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
 from chargen.cli.train import without_option
 from chargen.errors import ChargenError
-from chargen.launch import resume_trainer
+from chargen.train.launch import resume_trainer
 
 from conftest import TEXT, TINY_MODEL
 
@@ -147,11 +147,11 @@ def _diverging_rank(rank: int, port: int, corpus: str, run_dir: str, out: str) -
     """One process of a 2-process job whose loss turns NaN after step 12 (torch.multiprocessing, env://)."""
     import os
 
-    from chargen import loss
+    from chargen.train import loss
     from chargen.config import TrainConfig
-    from chargen.distributed import Distributed
-    from chargen.launch import new_trainer
-    from chargen.reports import Note
+    from chargen.train.distributed import Distributed
+    from chargen.train.launch import new_trainer
+    from chargen.train.reports import Note
 
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from chargen.config import CELLS, ModelConfig
-from chargen.equations import Network
-from chargen.model import CharRNN
+from chargen.model.equations import Network
+from chargen.model.charrnn import CharRNN
 
 # torch-rnn's habit: tiny, distinct dimensions so a mixed-up axis cannot pass.
 N, T, V, H, E, WINDOWS = 3, 5, 7, 6, 4, 3

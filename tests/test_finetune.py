@@ -6,15 +6,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from chargen import runs
-from chargen.checkpoint import load_checkpoint
+from chargen.store import runs
+from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
 from chargen.config import ModelConfig, TrainConfig
 from chargen.errors import ChargenError
-from chargen.finetune import grown_vocab, transplant
-from chargen.launch import new_trainer
-from chargen.model import CharRNN
-from chargen.vocab import Vocab
+from chargen.train.finetune import grown_vocab, transplant
+from chargen.train.launch import new_trainer
+from chargen.model.charrnn import CharRNN
+from chargen.data.vocab import Vocab
 
 from conftest import TINY_MODEL, TINY_TRAIN
 

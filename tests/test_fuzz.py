@@ -7,12 +7,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chargen.config import ModelConfig, SamplingSettings
-from chargen.corpus import load_corpus
+from chargen.data.corpus import load_corpus
 from chargen.errors import ChargenError
-from chargen.model import CharRNN
-from chargen.repl import Repl, ReplSettings, parse_command
-from chargen.sample import Sampler, StepModel
-from chargen.vocab import Vocab
+from chargen.model.charrnn import CharRNN
+from chargen.generate.repl import Repl, ReplSettings, parse_command
+from chargen.generate.sample import Sampler, StepModel
+from chargen.data.vocab import Vocab
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 VOCAB = Vocab.from_text("abcdefghij klmnop\nqrstuvwxyzé")

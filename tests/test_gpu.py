@@ -13,16 +13,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from chargen import train
-from chargen.checkpoint import load_checkpoint
+from chargen.train import loop
+from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
 from chargen.config import ModelConfig, TrainConfig
-from chargen.cudastep import CudaStepModel, fastest_step_model
+from chargen.generate.cudastep import CudaStepModel, fastest_step_model
 from chargen.errors import ChargenError
-from chargen.launch import new_trainer, resume_trainer
-from chargen.model import CharRNN
-from chargen.sample import StepModel
-from chargen.train import Trainer
+from chargen.train.launch import new_trainer, resume_trainer
+from chargen.model.charrnn import CharRNN
+from chargen.generate.sample import StepModel
+from chargen.train.loop import Trainer
 
 from conftest import TINY_MODEL, TINY_TRAIN, interrupted_training
 
@@ -163,14 +163,14 @@ def test_auto_keeps_numpy_for_a_small_model_and_times_both_for_a_big_one():
 def test_running_out_of_gpu_memory_names_what_to_lower_and_keeps_the_last_checkpoint(corpus_file, tmp_path, monkeypatch):
     cfg = TrainConfig(**{**TINY_TRAIN, "eval_every": 4, "steps": 12, "device": "cuda"})
     trainer = new_trainer([str(corpus_file)], dict(TINY_MODEL), cfg, tmp_path / "run")
-    real = train.forward_loss
+    real = loop.forward_loss
 
     def exhausting(*args, **kwargs):
         if trainer.pos.step == 6:
             torch.empty(1 << 50, dtype=torch.uint8, device="cuda")  # a petabyte: the allocator refuses
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train, "forward_loss", exhausting)
+    monkeypatch.setattr(loop, "forward_loss", exhausting)
     with pytest.raises(ChargenError, match=r"ran out of memory .* lower --batch-size .* step 4 is intact"):
         for _ in trainer.run():
             pass
@@ -194,7 +194,7 @@ def test_the_recipe_picks_a_gpu_batch_from_measured_speeds(corpus_file, tmp_path
                      "--name", "r", "--sample-length", 0)
     assert result.exit_code == 0, result.output
     chosen = json.loads((tmp_path / "r" / "config.json").read_text())["train"]
-    from chargen.recipe import GPU_BATCHES
+    from chargen.train.recipe import GPU_BATCHES
 
     assert chosen["batch_size"] in GPU_BATCHES and chosen["precision"] in ("fp32", "tf32", "bf16")
     assert f"batch {chosen['batch_size']} x" in result.stderr

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from chargen.cli import cli
-from chargen.gradflow import Flow, gradient_flow
+from chargen.views.gradflow import Flow, gradient_flow
 
 from conftest import TINYSHAKESPEARE
 

@@ -7,16 +7,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from chargen import runs
-from chargen.checkpoint import load_checkpoint
+from chargen.store import runs
+from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
 from chargen.config import TrainConfig
-from chargen.corpus import load_corpus
+from chargen.data.corpus import load_corpus
 from chargen.errors import ChargenError
-from chargen.items import ItemData, find_items, pack, split_items
-from chargen.launch import new_trainer, resume_trainer
-from chargen.reports import Evaluated, Finished
-from chargen.vocab import Vocab
+from chargen.data.items import ItemData, find_items, pack, split_items
+from chargen.train.launch import new_trainer, resume_trainer
+from chargen.train.reports import Evaluated, Finished
+from chargen.data.vocab import Vocab
 
 NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail",
          "emily", "ella", "elizabeth", "camila", "luna", "sofia", "avery", "mila", "aria", "scarlett",
@@ -146,7 +146,7 @@ def test_new_only_drops_items_of_the_training_file(names_run):
     assert result.exit_code == 0, result.output
     items = result.stdout.splitlines()
     assert len(items) == 3 and all(item.startswith("e") for item in items)
-    from chargen.novelty import ItemSets
+    from chargen.views.novelty import ItemSets
 
     known = ItemSets.of(load_checkpoint(names_run / runs.LATEST))
     assert known.train and not set(items) & known.train
@@ -155,7 +155,7 @@ def test_new_only_drops_items_of_the_training_file(names_run):
 
 
 def test_repl_completes_a_typed_beginning_to_the_end_of_an_item(names_run):
-    from chargen.novelty import ItemSets
+    from chargen.views.novelty import ItemSets
 
     known = ItemSets.of(load_checkpoint(names_run / runs.LATEST)).train
     beginning = next(name[:4] for name in sorted(known) if len(name) >= 7)

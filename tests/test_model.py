@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from chargen.config import CELLS, ModelConfig
 from chargen.errors import ChargenError
-from chargen.model import CharRNN, detach_state
+from chargen.model.charrnn import CharRNN, detach_state
 
 # torch-rnn's habit: tiny, distinct dimensions so a mixed-up axis cannot pass.
 N, T, V, H, E = 3, 7, 5, 6, 4

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from chargen.checkpoint import load_checkpoint
+from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
 from chargen.config import TrainConfig
-from chargen.launch import new_trainer
-from chargen.novelty import SIZES, NgramIndex, TrainingText, measure, ngram_hashes, training_corpus
+from chargen.train.launch import new_trainer
+from chargen.views.novelty import SIZES, NgramIndex, TrainingText, measure, ngram_hashes, training_corpus
 
 from conftest import TEXT
 

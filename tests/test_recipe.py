@@ -2,10 +2,10 @@ from dataclasses import replace
 
 import torch
 
-from chargen import recipe
+from chargen.train import recipe
 from chargen.config import TrainConfig
-from chargen.device import usable_precisions
-from chargen.launch import new_trainer
+from chargen.model.device import usable_precisions
+from chargen.train.launch import new_trainer
 
 from conftest import TINY_MODEL
 

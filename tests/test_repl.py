@@ -5,14 +5,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from chargen.checkpoint import save_checkpoint
+from chargen.store.checkpoint import save_checkpoint
 from chargen.cli import cli
 from chargen.config import ModelConfig, SamplingSettings
 from chargen.errors import ChargenError
-from chargen.model import CharRNN
-from chargen.repl import COMMANDS, parse_command
-from chargen.sample import Sampler, StepModel
-from chargen.vocab import Vocab
+from chargen.model.charrnn import CharRNN
+from chargen.generate.repl import COMMANDS, parse_command
+from chargen.generate.sample import Sampler, StepModel
+from chargen.data.vocab import Vocab
 
 VOCAB = Vocab.from_text("abcdefghij \n\\")
 

@@ -4,9 +4,9 @@ import torch
 
 from chargen.config import CELLS, ModelConfig, SamplingSettings
 from chargen.errors import ChargenError
-from chargen.model import CharRNN
-from chargen.sample import Sampler, StepModel, next_ids
-from chargen.vocab import Vocab
+from chargen.model.charrnn import CharRNN
+from chargen.generate.sample import Sampler, StepModel, next_ids
+from chargen.data.vocab import Vocab
 
 VOCAB = Vocab.from_text("abcdefgh \n")
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from chargen.shift import SPANS, bigram_costs, spread, validation_shift
+from chargen.data.shift import SPANS, bigram_costs, spread, validation_shift
 
 
 def markov_text(transitions: np.ndarray, n: int, seed: int) -> np.ndarray:

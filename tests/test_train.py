@@ -4,13 +4,17 @@ import math
 import pytest
 import torch
 
-from chargen import budget, device, loss, runs, train
-from chargen.checkpoint import load_checkpoint
+from chargen.train import budget, loop, loss
+
+from chargen.model import device
+
+from chargen.store import runs
+from chargen.store.checkpoint import load_checkpoint
 from chargen.config import TrainConfig
 from chargen.errors import ChargenError
-from chargen.launch import new_trainer, resume_trainer
-from chargen.reports import Evaluated, Finished, Note, Step
-from chargen.schedule import learning_rate
+from chargen.train.launch import new_trainer, resume_trainer
+from chargen.train.reports import Evaluated, Finished, Note, Step
+from chargen.train.schedule import learning_rate
 
 from conftest import TINY_MODEL, TINY_TRAIN
 
@@ -121,7 +125,7 @@ def test_bf16_without_hardware_support_is_refused_with_the_fix(corpus_file, tmp_
 
 
 def test_a_bf16_run_resumed_without_bf16_goes_on_in_fp32_and_says_so(corpus_file, tmp_path, monkeypatch):
-    from chargen.checkpoint import save_checkpoint
+    from chargen.store.checkpoint import save_checkpoint
 
     run_to_end(make(corpus_file, tmp_path / "run", steps=4))
     path = tmp_path / "run" / runs.LATEST
@@ -136,7 +140,7 @@ def test_a_bf16_run_resumed_without_bf16_goes_on_in_fp32_and_says_so(corpus_file
 
 def test_a_checkpoint_of_the_first_format_still_resumes(corpus_file, tmp_path):
     """Runs saved by chargen 0.1 (format 1: one process's generators at the top level, no character count)."""
-    from chargen.checkpoint import save_checkpoint
+    from chargen.store.checkpoint import save_checkpoint
 
     run_to_end(make(corpus_file, tmp_path / "run", steps=4))
     path = tmp_path / "run" / runs.LATEST
@@ -222,7 +226,7 @@ def test_persistent_divergence_rolls_back_then_stops_with_a_message(corpus_file,
         for r in trainer.run():
             if isinstance(r, Note):
                 notes.append(r.message)
-    assert sum("rolled back to step 8" in n for n in notes) == train.MAX_ROLLBACKS
+    assert sum("rolled back to step 8" in n for n in notes) == loop.MAX_ROLLBACKS
     saved = load_checkpoint(tmp_path / "run" / runs.LATEST)
     assert saved["position"]["step"] == 8 and all(torch.isfinite(w).all() for w in saved["weights"].values())
 
@@ -230,10 +234,10 @@ def test_persistent_divergence_rolls_back_then_stops_with_a_message(corpus_file,
 def test_a_failed_save_names_the_cause_and_the_intact_step(corpus_file, tmp_path, monkeypatch):
     import errno
 
-    import chargen.checkpoint
+    import chargen.store.checkpoint
 
     trainer = make(corpus_file, tmp_path / "run", steps=12)
-    real = chargen.checkpoint.torch.save
+    real = chargen.store.checkpoint.torch.save
     calls = {"n": 0}
 
     def save(obj, f):
@@ -242,7 +246,7 @@ def test_a_failed_save_names_the_cause_and_the_intact_step(corpus_file, tmp_path
             raise OSError(errno.ENOSPC, "No space left on device")
         real(obj, f)
 
-    monkeypatch.setattr(chargen.checkpoint.torch, "save", save)
+    monkeypatch.setattr(chargen.store.checkpoint.torch, "save", save)
     with pytest.raises(ChargenError, match="disk full while saving step 8 .*the checkpoint from step 4 is intact"):
         list(trainer.run())
     assert load_checkpoint(tmp_path / "run" / runs.LATEST)["position"]["step"] == 4
@@ -260,7 +264,7 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
 def fake_clock(monkeypatch):
     """Each reading of the training loop's clock is 2 ms after the last: timing tests that cannot flake."""
     ticks = iter(range(10**9))
-    monkeypatch.setattr(train, "clock", lambda: next(ticks) * 0.002)
+    monkeypatch.setattr(loop, "clock", lambda: next(ticks) * 0.002)
 
 
 def test_a_minutes_budget_is_calibrated_into_steps(corpus_file, tmp_path, fake_clock):

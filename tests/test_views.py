@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from chargen.cli import cli
 from chargen.config import TrainConfig
-from chargen.launch import new_trainer
-from chargen.neurons import correlations, text_features
+from chargen.train.launch import new_trainer
+from chargen.views.neurons import correlations, text_features
 
 from conftest import TEXT
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from chargen.errors import ChargenError
-from chargen.vocab import Vocab
+from chargen.data.vocab import Vocab
 
 
 def test_round_trip_of_unicode_text():

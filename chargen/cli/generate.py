@@ -14,7 +14,7 @@ def _check_terminal_can_show(vocab_chars: str) -> None:
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     bad = [ch for ch in vocab_chars if not _encodable(ch, encoding)]
     if bad:
-        from chargen.vocab import describe_chars
+        from chargen.data.vocab import describe_chars
 
         raise ChargenError(f"the output encoding ({encoding}) cannot show the model's {describe_chars(bad, ascii_only=True)}; "
                            "set PYTHONIOENCODING=utf-8 (or a UTF-8 locale such as LANG=C.UTF-8)")
@@ -36,11 +36,11 @@ def device_option(f):
 
 def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, device: str = "auto"):
     """(payload, step model, Vocab) from a checkpoint spec; the step model runs on `device`."""
-    from chargen import runs
-    from chargen.checkpoint import load_checkpoint
-    from chargen.cudastep import fastest_step_model
-    from chargen.device import resolve_device
-    from chargen.vocab import Vocab
+    from chargen.store import runs
+    from chargen.store.checkpoint import load_checkpoint
+    from chargen.generate.cudastep import fastest_step_model
+    from chargen.model.device import resolve_device
+    from chargen.data.vocab import Vocab
 
     if device != "auto":
         device = str(resolve_device(device))  # one clear line for a GPU that is not there
@@ -72,9 +72,9 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
     stderr how many were in its training set, in its validation set, and new; --length is then the
     longest an item may grow.
     """
-    from chargen.checkpoint import line_mode
+    from chargen.store.checkpoint import line_mode
     from chargen.config import SamplingSettings
-    from chargen.sample import Sampler
+    from chargen.generate.sample import Sampler
 
     payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir, device)
     _check_terminal_can_show(vocab.chars)
@@ -99,8 +99,8 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
 
 def _sample_items(payload, sampler, prime: str, length: int, count: int, new_only: bool) -> None:
     """Complete items, one per line; a tally of where they come from on stderr."""
-    from chargen.novelty import ItemSets
-    from chargen.sample import generate_items
+    from chargen.views.novelty import ItemSets
+    from chargen.generate.sample import generate_items
 
     try:
         known = ItemSets.of(payload)
@@ -143,9 +143,9 @@ def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length, de
     line-mode model, each line typed is the beginning of an item, completed to the item's end (an
     empty line asks for a whole new item).
     """
-    from chargen.checkpoint import line_mode
+    from chargen.store.checkpoint import line_mode
     from chargen.config import SamplingSettings
-    from chargen.repl import Repl, ReplSettings, describe_model
+    from chargen.generate.repl import Repl, ReplSettings, describe_model
 
     payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir, device)
     _check_terminal_can_show(vocab.chars)

@@ -16,8 +16,8 @@ from chargen.errors import ChargenError
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(checkpoint, checkpoint_dir, as_json):
     """Describe a checkpoint: model, vocabulary, corpus, progress and a digest of its weights."""
-    from chargen import runs
-    from chargen.checkpoint import facts, fact_text, load_checkpoint
+    from chargen.store import runs
+    from chargen.store.checkpoint import facts, fact_text, load_checkpoint
 
     path = runs.find_checkpoint(checkpoint, checkpoint_dir)
     record = facts(path, load_checkpoint(path))
@@ -40,14 +40,14 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
     """Measure how well a model predicts TEXTFILE: nats/char, bits/char and perplexity."""
     import torch
 
-    from chargen import runs
-    from chargen.checkpoint import line_mode, load_checkpoint
-    from chargen.corpus import read_text
-    from chargen.data import eval_windows
-    from chargen.items import all_item_batches
-    from chargen.loss import LN2, loss_sum
-    from chargen.model import CharRNN
-    from chargen.vocab import Vocab
+    from chargen.store import runs
+    from chargen.store.checkpoint import line_mode, load_checkpoint
+    from chargen.data.corpus import read_text
+    from chargen.data.streams import eval_windows
+    from chargen.data.items import all_item_batches
+    from chargen.train.loss import LN2, loss_sum
+    from chargen.model.charrnn import CharRNN
+    from chargen.data.vocab import Vocab
 
     path = runs.find_checkpoint(checkpoint, checkpoint_dir)
     payload = load_checkpoint(path)
@@ -56,7 +56,7 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
     if len(text) < 2:
         raise ChargenError(f"{textfile} has {len(text)} characters; it needs at least 2 to evaluate")
     if missing := vocab.unknown(text):
-        from chargen.vocab import describe_chars
+        from chargen.data.vocab import describe_chars
 
         raise ChargenError(f"{textfile} has characters the model never saw, {describe_chars(missing)}")
     ids = vocab.encode(text)

@@ -91,15 +91,15 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
     Under torchrun (`torchrun --nproc-per-node N -m chargen train ...`), or with --nproc N, the
     processes train one model together; only the first prints and writes checkpoints.
     """
-    from chargen import distributed
-    from chargen.loggers import require
+    from chargen.train import distributed
+    from chargen.train.loggers import require
 
     require(list(logs))
     given = {k: v for k, v in options.items() if v is not None}
     if plan_only:
         if resume is not None:
             raise ChargenError("--plan shows a new run's settings; a resumed run keeps its own (chargen info shows them)")
-        from chargen.runs import find_checkpoint
+        from chargen.store.runs import find_checkpoint
 
         parent = find_checkpoint(init_from, checkpoint_dir) if init_from else None
         _show_plan(list(corpus), given, encoding, max_vocab, parent, nproc or 1, quiet)
@@ -116,8 +116,12 @@ def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, all
            sample_length, quiet, logs, given) -> None:
     from rich.console import Console
 
-    from chargen import display, launch, runs
-    from chargen.loss import LN2
+    from chargen.cli import display
+
+    from chargen.train import launch
+
+    from chargen.store import runs
+    from chargen.train.loss import LN2
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     progress = _encoding_progress(console, quiet)
@@ -184,7 +188,7 @@ def _show_plan(corpus: list[str], given: dict, encoding, max_vocab, parent, npro
 
     from rich.console import Console
 
-    from chargen import launch
+    from chargen.train import launch
 
     paths = corpus or [str(bundled_corpus())]
     setup = launch.prepare(paths, {k: v for k, v in given.items() if k in MODEL_OPTIONS},
@@ -222,7 +226,7 @@ def _open_logs(kinds, trainer) -> list:
         return []
     from dataclasses import asdict
 
-    from chargen.loggers import open_logs
+    from chargen.train.loggers import open_logs
 
     config = {"model": asdict(trainer.model_config), "train": asdict(trainer.cfg),
               "corpus": list(trainer.corpus.sources), "parent": trainer.parent}
@@ -231,7 +235,7 @@ def _open_logs(kinds, trainer) -> list:
 
 def _logged(reports, sinks):
     """The reports, each evaluation's metrics record also written to every experiment log."""
-    from chargen.reports import Evaluated
+    from chargen.train.reports import Evaluated
 
     for report in reports:
         if isinstance(report, Evaluated):
@@ -244,7 +248,7 @@ def _train_command(world: int) -> str:
     """How the user started this run's processes, to repeat it."""
     if world == 1:
         return "chargen train"
-    from chargen.distributed import NPROC_ENV
+    from chargen.train.distributed import NPROC_ENV
 
     if os.environ.get(NPROC_ENV):
         return f"chargen train --nproc {world}"

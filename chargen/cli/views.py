@@ -40,10 +40,10 @@ def text_options(f):
 
 def _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit):
     """(path, payload, the text to look at): FILE, --text, or else the start of the run's validation text."""
-    from chargen import runs
-    from chargen.checkpoint import load_checkpoint
-    from chargen.corpus import read_text
-    from chargen.novelty import training_corpus
+    from chargen.store import runs
+    from chargen.store.checkpoint import load_checkpoint
+    from chargen.data.corpus import read_text
+    from chargen.views.novelty import training_corpus
 
     if file is not None and typed is not None:
         raise ChargenError("give a FILE or --text, not both")
@@ -84,14 +84,14 @@ def heatmap(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, 
     Surprise is -log2 of the probability the model gave the character; per line and in total it is
     bits per character. Without FILE or --text: the start of the run's validation text.
     """
-    from chargen.checkpoint import line_mode
+    from chargen.store.checkpoint import line_mode
     from chargen.config import ModelConfig
-    from chargen.page import page
-    from chargen.sample import StepModel
-    from chargen.sections import surprise_section
-    from chargen.surprise import surprise
-    from chargen.terminal import show_surprise
-    from chargen.vocab import Vocab
+    from chargen.views.page import page
+    from chargen.generate.sample import StepModel
+    from chargen.views.sections import surprise_section
+    from chargen.views.surprise import surprise
+    from chargen.views.terminal import show_surprise
+    from chargen.data.vocab import Vocab
 
     path, payload, text = _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit)
     model = StepModel(ModelConfig.saved(payload["model_config"]), payload["weights"])
@@ -128,14 +128,14 @@ def neurons(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, 
     (inside quotes, bracket depth, position in the line, start of a word, after a newline, and
     indentation for code), each listed with its correlation; --cells picks them by hand.
     """
-    from chargen.checkpoint import line_mode
+    from chargen.store.checkpoint import line_mode
     from chargen.config import ModelConfig
-    from chargen.equations import Network
-    from chargen.neurons import activations, gate_saturation, trackers
-    from chargen.page import page
-    from chargen.sections import gates_section, mean_activation_rows, neurons_section, tracker_label
-    from chargen.terminal import show_gates, show_neurons
-    from chargen.vocab import Vocab
+    from chargen.model.equations import Network
+    from chargen.views.neurons import activations, gate_saturation, trackers
+    from chargen.views.page import page
+    from chargen.views.sections import gates_section, mean_activation_rows, neurons_section, tracker_label
+    from chargen.views.terminal import show_gates, show_neurons
+    from chargen.data.vocab import Vocab
 
     path, payload, text = _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit)
     config = ModelConfig.saved(payload["model_config"])
@@ -177,9 +177,9 @@ def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, out, as_j
     gradient has fallen to 1% of its size at k = 0.
     """
     from chargen.cli.train import bundled_corpus
-    from chargen.figures import check_output, gradflow_figure
-    from chargen.gradflow import flows_json, gradient_flow
-    from chargen.terminal import show_gradflow
+    from chargen.views.figures import check_output, gradflow_figure
+    from chargen.views.gradflow import flows_json, gradient_flow
+    from chargen.views.terminal import show_gradflow
 
     if out is not None:
         check_output(out)
@@ -208,8 +208,8 @@ def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, out, as_j
               help="Write the chart to a .png or .svg file (needs pip install 'chargen[plot]').")
 def plot(run_names, checkpoint_dir, x_axis, bits, out):
     """Training and validation loss of one or more runs (default: the most recent) on one chart."""
-    from chargen import runs
-    from chargen.loss import LN2
+    from chargen.store import runs
+    from chargen.train.loss import LN2
 
     folders = [runs.find_run(n, checkpoint_dir) for n in run_names] or [runs.latest_run(checkpoint_dir)]
     curves, notes = [], []
@@ -223,12 +223,12 @@ def plot(run_names, checkpoint_dir, x_axis, bits, out):
             notes.append(f"{folder.name}: best val {best:.4f} nats/char ({best / LN2:.3f} bpc) "
                          f"after {records[-1]['step']:,} steps")
     if out is not None:
-        from chargen.figures import curves_figure
+        from chargen.views.figures import curves_figure
 
         curves_figure(curves, x_axis, bits, out)
         click.echo(f"wrote {out}", err=True)
     else:
-        from chargen.terminal import show_curves
+        from chargen.views.terminal import show_curves
 
         show_curves(_stdout(), curves, x_axis, bits)
     for note in notes:
@@ -255,10 +255,10 @@ def novelty(checkpoint, checkpoint_dir, count, length, temperature, seed, as_jso
     """
     import json
 
-    from chargen import runs
-    from chargen.checkpoint import load_checkpoint
+    from chargen.store import runs
+    from chargen.store.checkpoint import load_checkpoint
     from chargen.config import check_temperature
-    from chargen.novelty import measure
+    from chargen.views.novelty import measure
 
     check_temperature(temperature)
     payload = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
@@ -276,7 +276,7 @@ def novelty(checkpoint, checkpoint_dir, count, length, temperature, seed, as_jso
         click.echo(f"{sum(t.values())} items: {t['train']} in the training set, {t['val']} in the validation set, "
                    f"{t['new']} new. {note}")
     else:
-        from chargen.terminal import show_copying
+        from chargen.views.terminal import show_copying
 
         show_copying(_stdout(), found.generated, found.validation, note)
 
@@ -291,8 +291,8 @@ def report(run_name, checkpoint_dir, output, seed):
     """One self-contained HTML page about a run (default: the most recent): its configuration and
     corpus, loss curves, samples at three temperatures, how much it copies, and what it finds
     surprising in held-out text."""
-    from chargen import runs
-    from chargen.report import run_report
+    from chargen.store import runs
+    from chargen.views.report import run_report
 
     folder = runs.find_run(run_name, checkpoint_dir)
     _write_page(run_report(folder, seed), output)

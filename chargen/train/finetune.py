@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from chargen.vocab import Vocab
+from chargen.data.vocab import Vocab
 
 ARCHITECTURE = ("cell", "layers", "hidden_size", "embed_dim")  # what a fine-tuned model keeps of its parent
 

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from chargen.loss import LN2
-from chargen.reports import Evaluated, Finished, Note, Report, Started, Step
+from chargen.train.loss import LN2
+from chargen.train.reports import Evaluated, Finished, Note, Report, Started, Step
 
 PLAIN_EVERY_S = 10.0  # without a terminal, a progress line this often
 SPARK_BARS = "▁▂▃▄▅▆▇█"

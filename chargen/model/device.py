@@ -75,7 +75,7 @@ def set_arithmetic(precision: str, device: torch.device) -> None:
 
     cuDNN computes "fp32" recurrences in TF32 unless told not to (torch's default), so fp32 here turns
     TF32 off for matrix products and cuDNN alike, and tf32 turns it on for both. bf16 is autocast (the
-    forward pass; chargen.loss). cuDNN is asked for deterministic algorithms, so that a resumed run
+    forward pass; chargen.train.loss). cuDNN is asked for deterministic algorithms, so that a resumed run
     continues exactly as an uninterrupted one would.
     """
     if device.type != "cuda":

@@ -11,7 +11,7 @@ import numpy as np
 
 from chargen.errors import ChargenError
 
-ITEM_BOUNDARY = "\n"  # line mode: what every item is read after, and what ends it (chargen.items)
+ITEM_BOUNDARY = "\n"  # line mode: what every item is read after, and what ends it (chargen.data.items)
 
 
 @dataclass(frozen=True)

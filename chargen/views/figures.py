@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chargen.errors import ChargenError
-from chargen.gradflow import Flow
-from chargen.loss import LN2
+from chargen.views.gradflow import Flow
+from chargen.train.loss import LN2
 
 FORMATS = (".png", ".svg")
 

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence
 
-from chargen.data import eval_windows
-from chargen.model import CharRNN, State
+from chargen.data.streams import eval_windows
+from chargen.model.charrnn import CharRNN, State
 
 LN2 = math.log(2.0)
 

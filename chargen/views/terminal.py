@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from chargen.gradflow import Flow
-from chargen.loss import LN2
-from chargen.neurons import Activations, Saturation
-from chargen.novelty import SIZES, Copying
-from chargen.surprise import Surprise
+from chargen.views.gradflow import Flow
+from chargen.train.loss import LN2
+from chargen.views.neurons import Activations, Saturation
+from chargen.views.novelty import SIZES, Copying
+from chargen.views.surprise import Surprise
 
 CHART = (90, 20)  # plotext width and height, in characters
 

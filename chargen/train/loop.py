@@ -4,7 +4,7 @@ The loop knows the model only through its forward contract (ids, state -> logits
 progress as small records it yields (the CLI renders them) and never prints. Everything that decides
 what happens next (weights, optimizer, step, data position, carried state, random generators) is in
 the checkpoint, so a resumed run continues bit for bit. Under torchrun the same loop runs in every
-process; the process group (`chargen.distributed`) makes them agree, and only the main one writes.
+process; the process group (`chargen.train.distributed`) makes them agree, and only the main one writes.
 """
 
 from __future__ import annotations
@@ -20,22 +20,24 @@ from typing import Any
 
 import torch
 
-from chargen import __version__, runs
-from chargen.budget import Budget
-from chargen.checkpoint import describe_os_error, load_checkpoint, remove_orphans, save_checkpoint
+from chargen import __version__
+
+from chargen.store import runs
+from chargen.train.budget import Budget
+from chargen.store.checkpoint import describe_os_error, load_checkpoint, remove_orphans, save_checkpoint
 from chargen.config import ModelConfig, SamplingSettings, TrainConfig
-from chargen.corpus import Corpus
-from chargen.data import TextData
-from chargen.device import check_precision, resolve_device, set_arithmetic
-from chargen.distributed import Single
+from chargen.data.corpus import Corpus
+from chargen.data.streams import TextData
+from chargen.model.device import check_precision, resolve_device, set_arithmetic
+from chargen.train.distributed import Single
 from chargen.errors import ChargenError
-from chargen.items import ItemData
-from chargen.loss import bits, forward_loss, loss_sum
-from chargen.model import CharRNN, State, count_parameters, detach_state
-from chargen.optim import make_optimizer
-from chargen.reports import Evaluated, Finished, Note, Report, Started, Step
-from chargen.sample import Sampler, StepModel, generate_items
-from chargen.schedule import learning_rate
+from chargen.data.items import ItemData
+from chargen.train.loss import bits, forward_loss, loss_sum
+from chargen.model.charrnn import CharRNN, State, count_parameters, detach_state
+from chargen.train.optim import make_optimizer
+from chargen.train.reports import Evaluated, Finished, Note, Report, Started, Step
+from chargen.generate.sample import Sampler, StepModel, generate_items
+from chargen.train.schedule import learning_rate
 
 BAD_STEPS_BEFORE_ROLLBACK = 5  # consecutive non-finite steps that count as divergence
 MAX_ROLLBACKS = 3
@@ -78,7 +80,7 @@ class Trainer:
         parent: dict[str, Any] | None = None,
     ) -> None:
         self.run_dir, self.corpus, self.model_config, self.cfg = run_dir, corpus, model_config, cfg
-        self.parent = parent  # the model a fine-tuned run started from (chargen.finetune)
+        self.parent = parent  # the model a fine-tuned run started from (chargen.train.finetune)
         self.group = group = group or Single()
         self.device = resolve_device(cfg.device, group.local_rank)
         check_precision(cfg.precision, self.device)

@@ -7,18 +7,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from chargen import runs
-from chargen.checkpoint import load_checkpoint
+from chargen.store import runs
+from chargen.store.checkpoint import load_checkpoint
 from chargen.config import DEFAULT_MINUTES, LENGTH_OPTIONS, ModelConfig, TrainConfig, flag
-from chargen.corpus import Corpus, load_corpus
-from chargen.device import check_precision, has_precision, resolve_device, usable_precisions
-from chargen.distributed import Single
+from chargen.data.corpus import Corpus, load_corpus
+from chargen.model.device import check_precision, has_precision, resolve_device, usable_precisions
+from chargen.train.distributed import Single
 from chargen.errors import ChargenError
-from chargen.finetune import ARCHITECTURE, grown_vocab, parent_record, transplant
-from chargen.items import mean_item_chars
-from chargen.shift import validation_shift
-from chargen.train import Trainer, make_data
-from chargen.vocab import Vocab, describe_chars
+from chargen.train.finetune import ARCHITECTURE, grown_vocab, parent_record, transplant
+from chargen.data.items import mean_item_chars
+from chargen.data.shift import validation_shift
+from chargen.train.loop import Trainer, make_data
+from chargen.data.vocab import Vocab, describe_chars
 
 # Options that may differ on resume: how long to go on, and where, how verbosely and in what arithmetic to run.
 RESUME_FREE = {*LENGTH_OPTIONS, "eval_every", "eval_chars", "device", "precision"}
@@ -114,7 +114,7 @@ def prepare(
             notes.append(f"the new text has {describe_chars(new_chars)} that the parent model never saw: each "
                          "starts with the average embedding and as unlikely as its rarest character")
     if chosen is not None and cfg.minutes is not None:
-        from chargen import recipe
+        from chargen.train import recipe
 
         def plan() -> recipe.Recipe:  # on the main process, which hands the recipe to the others
             val_chars = int(len(corpus) * cfg.val_fraction)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from chargen.config import ModelConfig
-from chargen.sample import StepModel
+from chargen.generate.sample import StepModel
 
 # Below this many weights the NumPy step (tens of microseconds) always wins: not worth starting CUDA.
 MIN_WEIGHTS_FOR_GPU = 2_000_000

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chargen import runs
-from chargen.checkpoint import facts, line_mode, load_checkpoint
+from chargen.store import runs
+from chargen.store.checkpoint import facts, line_mode, load_checkpoint
 from chargen.config import ModelConfig, SamplingSettings
-from chargen.equations import Network
+from chargen.model.equations import Network
 from chargen.errors import ChargenError
-from chargen.neurons import activations, trackers
-from chargen.novelty import measure, training_corpus
-from chargen.page import Section, page, text
-from chargen.sample import Sampler, StepModel, generate_items
-from chargen.sections import (
+from chargen.views.neurons import activations, trackers
+from chargen.views.novelty import measure, training_corpus
+from chargen.views.page import Section, page, text
+from chargen.generate.sample import Sampler, StepModel, generate_items
+from chargen.views.sections import (
     copying_section,
     curves_section,
     facts_section,
@@ -25,8 +25,8 @@ from chargen.sections import (
     surprise_section,
     tracker_label,
 )
-from chargen.surprise import surprise
-from chargen.vocab import Vocab
+from chargen.views.surprise import surprise
+from chargen.data.vocab import Vocab
 
 TEMPERATURES = (0.5, 0.8, 1.0)
 SAMPLE_CHARS = 600

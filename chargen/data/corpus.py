@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from chargen.errors import ChargenError
-from chargen.vocab import Vocab, describe_chars
+from chargen.data.vocab import Vocab, describe_chars
 
 CHUNK_BYTES = 8 << 20
 MAX_CODE_POINT = 0x10FFFF

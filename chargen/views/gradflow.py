@@ -4,7 +4,7 @@ after training.
 
 The state s_t is the whole recurrent state after step t: every layer's h_t (and c_t for an LSTM).
 Each window is read after a warm-up of real text, so the state is a typical one, and the norms are
-averaged over many windows; backpropagation is `chargen.equations`, checked against torch in the tests.
+averaged over many windows; backpropagation is `chargen.model.equations`, checked against torch in the tests.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from chargen.config import CELLS, INITS, TrainConfig
-from chargen.corpus import load_corpus
-from chargen.equations import Network
+from chargen.data.corpus import load_corpus
+from chargen.model.equations import Network
 from chargen.errors import ChargenError
 
 WARMUP = 32  # characters read before a window, so that it starts from a typical state
@@ -64,8 +64,8 @@ def gradient_flow(corpus_paths: list[str], cells: list[str], steps: int, horizon
 
     `progress(cell, stage)` is called as each measurement starts (training takes the time).
     """
-    from chargen.launch import new_trainer
-    from chargen.reports import Evaluated
+    from chargen.train.launch import new_trainer
+    from chargen.train.reports import Evaluated
 
     specs = [parse_cell(c) for c in cells]
     ids = load_corpus(corpus_paths).ids

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from chargen.corpus import Corpus, default_cache_dir, load_corpus
+from chargen.data.corpus import Corpus, default_cache_dir, load_corpus
 from chargen.errors import ChargenError
-from chargen.vocab import Vocab
+from chargen.data.vocab import Vocab
 
 
 def training_corpus(payload: dict[str, Any]) -> Corpus:
@@ -45,7 +45,7 @@ class ItemSets:
 
     @classmethod
     def of(cls, payload: dict[str, Any]) -> ItemSets:
-        from chargen.items import item_texts
+        from chargen.data.items import item_texts
 
         train, val = item_texts(training_corpus(payload), payload["train_config"]["val_fraction"])
         return cls(frozenset(train), frozenset(val))
@@ -253,7 +253,7 @@ def measure(payload: dict[str, Any], count: int = 10, length: int = 500, tempera
             seed: int | None = 0) -> NoveltyReport:
     """Generate `count` samples from a checkpoint and tell how much of them its training text holds."""
     from chargen.config import ModelConfig, SamplingSettings
-    from chargen.sample import Sampler, StepModel, generate_items
+    from chargen.generate.sample import Sampler, StepModel, generate_items
 
     model = StepModel(ModelConfig.saved(payload["model_config"]), payload["weights"])
     vocab = Vocab(payload["vocab"])

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chargen.checkpoint import describe_os_error
+from chargen.store.checkpoint import describe_os_error
 from chargen.errors import ChargenError
 
 BEST = "best.pt"

@@ -15,7 +15,7 @@ import numpy as np
 
 from chargen.errors import ChargenError
 from chargen.config import ModelConfig, SamplingSettings
-from chargen.vocab import ITEM_BOUNDARY, Vocab, describe_chars
+from chargen.data.vocab import ITEM_BOUNDARY, Vocab, describe_chars
 
 
 def next_ids(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Generator) -> np.ndarray:

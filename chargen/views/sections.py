@@ -1,6 +1,6 @@
 """The HTML sections of the views: surprise, cell activations, gate saturation, gradient flow, loss
 curves, samples, copying and a checkpoint's facts. The single-view pages (heatmap, neurons) and the
-run report are all built from these, with `chargen.page`, which escapes every piece of text."""
+run report are all built from these, with `chargen.views.page`, which escapes every piece of text."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from chargen.gradflow import Flow
-from chargen.neurons import Activations, Saturation, Tracker
-from chargen.novelty import SIZES, Copying
-from chargen.page import Section, Series, chart, colored_text, diverging, heat, table, text
-from chargen.surprise import Surprise
+from chargen.views.gradflow import Flow
+from chargen.views.neurons import Activations, Saturation, Tracker
+from chargen.views.novelty import SIZES, Copying
+from chargen.views.page import Section, Series, chart, colored_text, diverging, heat, table, text
+from chargen.views.surprise import Surprise
 
 SURPRISE_TOP_BITS = 8.0  # the reddest colour: a character the model gave 1/256 or less
 
@@ -124,7 +124,7 @@ def items_section(tally: dict[str, int], examples: Sequence[str]) -> Section:
 
 
 def facts_section(record: dict) -> Section:
-    from chargen.checkpoint import fact_text
+    from chargen.store.checkpoint import fact_text
 
     rows = [(k.replace("_", " "), fact_text(k, v)) for k, v in record.items() if v is not None]
     return Section("facts", "Checkpoint", table(["", ""], rows))

@@ -13,7 +13,7 @@ hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quali
 - Learning rate. High for short budgets, lower for wider models.
 - Dropout. The more passes over the text the run makes, the more of it, so that a model that
   reads a small text many times does not learn it by heart; and some even in one pass where the
-  validation text is unlike the training text (chargen.shift), which dropout helps a model across.
+  validation text is unlike the training text (chargen.data.shift), which dropout helps a model across.
 - Passes. Past MAX_PASSES, even with dropout, a small text is learned by heart and more time only
   makes the text worse, so the run stops there, early.
 - Batch. On a CPU, 32 streams of 64 characters. A GPU reads far faster with more streams (a
@@ -42,11 +42,11 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from chargen.config import ModelConfig, TrainConfig
-from chargen.device import set_arithmetic
+from chargen.model.device import set_arithmetic
 from chargen.errors import ChargenError
-from chargen.loss import forward_loss
-from chargen.model import CharRNN
-from chargen.optim import make_optimizer
+from chargen.train.loss import forward_loss
+from chargen.model.charrnn import CharRNN
+from chargen.train.optim import make_optimizer
 
 BATCH = {"batch_size": 32, "seq_len": 64}
 GPU_BATCHES = (32, 64, 128, 256, 512, 1024)  # streams tried on a GPU
@@ -76,7 +76,7 @@ MIN_EVAL_CHARS = 100_000  # and never less than about this: tinyshakespeare's wh
 # at the character frequencies, learning was slower and the best came after 16-17 passes.)
 MAX_PASSES = 10.0
 # A validation text this many nats per character harder than the training text's end for a bigram model
-# (chargen.shift) gets SHIFT_DROPOUT however few the passes. python-code's (+0.32) gained 0.041 nats at
+# (chargen.data.shift) gets SHIFT_DROPOUT however few the passes. python-code's (+0.32) gained 0.041 nats at
 # 2.5 minutes with dropout 0.1 (1.7460 against 1.7873, 2x256, bench/quality.py --corpus python-code),
 # where tinyshakespeare (+0.01) lost 0.013, cantonese (-0.02) 0.096 and large-prose (+0.01) 0.046 (in a
 # slower run: 1,134 steps against 1,546); step for step C++ headers (-0.05) lost 0.009. The one other
@@ -166,7 +166,7 @@ class Task:
     parent: dict | None = None  # fine-tuning (--init-from): the parent's model options, which are kept
     fixed: dict = field(default_factory=dict)  # model options the user chose (layers, hidden_size, ...)
     eval_chars: int | None = None  # --eval-chars as the user gave it; None: the recipe chooses
-    val_shift: float = 0.0  # nats/char by which the validation text is harder than the training text (chargen.shift)
+    val_shift: float = 0.0  # nats/char by which the validation text is harder than the training text (chargen.data.shift)
     batch: dict = field(default_factory=dict)  # what the user chose of each process's batch_size and seq_len
 
 

@@ -22,10 +22,10 @@ import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from chargen.config import TrainConfig
-from chargen.corpus import Corpus
-from chargen.data import Batch
+from chargen.data.corpus import Corpus
+from chargen.data.streams import Batch
 from chargen.errors import ChargenError
-from chargen.vocab import ITEM_BOUNDARY, Vocab
+from chargen.data.vocab import ITEM_BOUNDARY, Vocab
 
 SPLIT_SEED = 0  # the validation items are the same whatever --seed a run has, so runs compare
 

@@ -3,7 +3,7 @@
 how often an LSTM's gates sit saturated.
 
 A unit's activation is tanh(c_t) for an LSTM (what its cell holds) and h_t for the others, computed
-by the equations of `chargen.equations` on the model's weights.
+by the equations of `chargen.model.equations` on the model's weights.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chargen.equations import Network
+from chargen.model.equations import Network
 from chargen.errors import ChargenError
-from chargen.vocab import ITEM_BOUNDARY, Vocab, describe_chars
+from chargen.data.vocab import ITEM_BOUNDARY, Vocab, describe_chars
 
 OPENERS, CLOSERS = "([{", ")]}"
 SATURATED = 0.1  # a gate below this is left-saturated, above 1 - this right-saturated (the paper's Figure 3)

@@ -19,8 +19,8 @@ from typing import TextIO
 
 from chargen.config import SamplingSettings, check_length, check_temperature, check_top_k, check_top_p, unescape
 from chargen.errors import ChargenError
-from chargen.sample import Sampler, StepModel
-from chargen.vocab import ITEM_BOUNDARY, Vocab, describe_chars
+from chargen.generate.sample import Sampler, StepModel
+from chargen.data.vocab import ITEM_BOUNDARY, Vocab, describe_chars
 
 HELP = """\
 Type text and press Enter: the model continues it. An empty line continues the last continuation.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from chargen.errors import ChargenError
-from chargen.sample import StepModel
-from chargen.vocab import ITEM_BOUNDARY, Vocab, describe_chars
+from chargen.generate.sample import StepModel
+from chargen.data.vocab import ITEM_BOUNDARY, Vocab, describe_chars
 
 TOP = 5  # alternatives kept for each character
 

@@ -12,7 +12,7 @@ window is the right starting state for the next. The target of every input chara
 character after it (teacher forcing), so each window reads T + 1 characters.
 
 `TextData` is the whole of a run's data in this layout: training streams over the first part of the
-corpus and the held-out tail for validation. Line mode (`chargen.items`) offers the same interface.
+corpus and the held-out tail for validation. Line mode (`chargen.data.items`) offers the same interface.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from chargen.config import TrainConfig
-from chargen.corpus import Corpus
+from chargen.data.corpus import Corpus
 from chargen.errors import ChargenError
 
 EVAL_SEQ_LEN = 256  # evaluation reads long windows: the state is carried anyway, fewer calls are faster

@@ -1,0 +1,1 @@
+"""Generation: next-character drawing, the fast step model, and the REPL."""

@@ -1,0 +1,1 @@
+"""The network: CharRNN in torch, the same equations in NumPy, and where it runs."""

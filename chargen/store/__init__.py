@@ -1,0 +1,1 @@
+"""What lasts on disk: checkpoints (safe and atomic) and run folders."""
