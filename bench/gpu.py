@@ -1,14 +1,14 @@
 """GPU benchmark: the matrix-unit ceilings, the training step's speed, batch-1 generation, and quality.
 
-    python bench/gpu.py                        # everything below, in this order
-    python bench/gpu.py ceilings throughput    # some of it
-    python bench/gpu.py quality --minutes 1 3 10
-    python bench/gpu.py --quick                # fewer sizes: a smoke test (runs on a CPU too, with --device cpu)
+    python -m bench.gpu                        # everything below, in this order
+    python -m bench.gpu ceilings throughput    # some of it
+    python -m bench.gpu quality --minutes 1 3 10
+    python -m bench.gpu --quick                # fewer sizes: a smoke test (runs on a CPU too, with --device cpu)
 
 - ceilings: TFLOP/s of a large matrix product in bf16, TF32 and fp32 on this GPU, measured in the run, so
   that every step's achieved rate below stands beside what the hardware can do.
-- throughput: characters per second of chargen's training step (forward, loss, backward, clipping,
-  fused AdamW and the one host read of loss and gradient norm that the loop makes) for LSTM 2x256,
+- throughput: characters per second of chargen's training step (chargen.train.step.TrainStep: forward,
+  loss, backward, clipping, fused AdamW and the one host read of loss and gradient norm) for LSTM 2x256,
   3x512, 3x1024 and 3x2048 at 64 to 1024 streams of 64 characters, in fp32, TF32 and bf16; the
   achieved TFLOP/s count 6 FLOPs per weight per character. One column repeats bf16 without the host
   read, to show what the synchronisation costs.
@@ -22,8 +22,8 @@
   one choice changed: a 3x1024 or 2x1024 model with more dropout, more or less dropout, twice the
   streams for half the steps), so that the table shows how far the default is from the best found.
 
-Results are appended to bench/results/gpu.json (with the device, torch version and commit) and printed
-as tables; README's GPU section is copied from them.
+Results are appended to bench/results/gpu.json, a record per part (with the machine, the date and the
+commit; bench/common.py), and printed as tables; README's GPU section is copied from them.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,43 +39,18 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from bench import common
+from bench.common import ROOT, seconds_per_call, training_step
+from bench.corpora import tinyshakespeare
+from bench.quality import run as quality_run
+from chargen.config import ModelConfig
+from chargen.model.device import set_arithmetic
 
-from chargen.config import ModelConfig, TrainConfig  # noqa: E402
-from chargen.model.device import set_arithmetic  # noqa: E402
-from chargen.train.loss import forward_loss  # noqa: E402
-from chargen.model.charrnn import CharRNN  # noqa: E402
-from chargen.train.optim import make_optimizer  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results" / "gpu.json"
 MODELS = ((2, 256), (3, 512), (3, 1024), (3, 2048))
 BATCHES = (64, 128, 256, 512, 1024)
 PRECISIONS = ("fp32", "tf32", "bf16")
 SEQ = 64
 VOCAB = 65  # tinyshakespeare's alphabet
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device: torch.device, min_s: float = 1.0, min_reps: int = 3) -> float:
-    """Median seconds per call of fn, after two warm-up calls, over at least min_s and min_reps calls."""
-    for _ in range(2):
-        fn()
-    sync(device)
-    times: list[float] = []
-    while len(times) < min_reps or sum(times) < min_s:
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
-        if len(times) >= 200:
-            break
-    return statistics.median(times)
 
 
 def ceilings(device: torch.device, quick: bool) -> dict:
@@ -88,35 +61,9 @@ def ceilings(device: torch.device, quick: bool) -> dict:
         torch.backends.cuda.matmul.allow_tf32 = tf32
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
-        out[name] = 2 * n**3 / timed(lambda: a @ b, device, min_s=0.5) / 1e12
+        out[name] = 2 * n**3 / seconds_per_call(lambda: a @ b, device, min_s=0.5) / 1e12
     torch.backends.cuda.matmul.allow_tf32 = False
     return out
-
-
-def train_step(config: ModelConfig, batch: int, precision: str, device: torch.device, read: bool = True):
-    """chargen's training step (chargen.train.loop.Trainer._train_step) on random ids, without the data loader."""
-    torch.manual_seed(0)
-    set_arithmetic(precision, device)
-    with device:  # built where it runs: a big model's initialisation on the CPU would take longer than its timing
-        model = CharRNN(config)
-    opt = make_optimizer(model, TrainConfig())
-    params = list(model.parameters())
-    x = torch.randint(0, config.vocab_size, (batch, SEQ), device=device)
-    y = torch.randint(0, config.vocab_size, (batch, SEQ), device=device)
-    state = model.init_state(batch, device)
-
-    def step() -> None:
-        nonlocal state
-        loss, new_state = forward_loss(model, x, y, state, precision)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-        if read:
-            torch.stack([loss.detach().float(), norm.float()]).tolist()
-        opt.step()
-        state = tuple(s.detach().float() for s in new_state)
-
-    return step
 
 
 def throughput(device: torch.device, quick: bool) -> list[dict]:
@@ -129,13 +76,14 @@ def throughput(device: torch.device, quick: bool) -> list[dict]:
             row = {"model": f"{layers}x{width}", "batch": batch, "seq": SEQ, "weights": config.matmul_params()}
             for precision in PRECISIONS if device.type == "cuda" else ("fp32",):
                 try:
-                    seconds = timed(train_step(config, batch, precision, device), device, min_s=0.3)
+                    seconds = seconds_per_call(training_step(config, batch, SEQ, precision, device), device, min_s=0.3)
                     row[precision] = batch * SEQ / seconds
                 except torch.cuda.OutOfMemoryError:
                     row[precision] = "OOM"
                 torch.cuda.empty_cache() if device.type == "cuda" else None
             if device.type == "cuda":
-                seconds = timed(train_step(config, batch, "bf16", device, read=False), device, min_s=0.3)
+                step = training_step(config, batch, SEQ, "bf16", device, read_back=False)
+                seconds = seconds_per_call(step, device, min_s=0.3)
                 row["bf16_no_read"] = batch * SEQ / seconds
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
@@ -145,7 +93,7 @@ def throughput(device: torch.device, quick: bool) -> list[dict]:
 
 def sampling(device: torch.device, quick: bool) -> list[dict]:
     """`chargen sample` from a GPU-trained 3x1024 LSTM, per --device, in fresh processes."""
-    corpus = _tinyshakespeare()
+    corpus = tinyshakespeare()
     rows = []
     size = (2, 256) if quick else (3, 1024)
     with tempfile.TemporaryDirectory() as tmp:
@@ -169,7 +117,6 @@ def _sample_once(run: str, device: str, length: int) -> dict:
     from chargen.config import SamplingSettings
     from chargen.generate.cudastep import fastest_step_model
     from chargen.generate.sample import Sampler
-    from chargen.data.vocab import Vocab
 
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "chargen", "sample", "-c", run, "--device", device, "-n", str(length),
@@ -181,11 +128,11 @@ def _sample_once(run: str, device: str, length: int) -> dict:
     if proc.wait() != 0 or not first:
         raise RuntimeError(f"chargen sample --device {device} failed: {proc.stderr.read().decode()}")
 
-    payload = load_checkpoint(runs.find_checkpoint(run, Path(run).parent))
+    saved = load_checkpoint(runs.find_checkpoint(run, Path(run).parent))
     ready = time.perf_counter()
-    model = fastest_step_model(ModelConfig.saved(payload["model_config"]), payload["weights"], device)
+    model = fastest_step_model(saved.model_config, saved.weights, device)
     chosen = time.perf_counter()
-    sampler = Sampler(model, Vocab(payload["vocab"]), SamplingSettings(0.8), seed=1)
+    sampler = Sampler(model, saved.vocab, SamplingSettings(0.8), seed=1)
     next(sampler.stream(1))
     return {"from_start_to_first_s": first_at - start, "choice_ms": 1e3 * (chosen - ready),
             "ready_to_first_ms": 1e3 * (time.perf_counter() - chosen), "path": type(model).__name__,
@@ -199,26 +146,17 @@ def _step_times(run: str) -> dict:
     from chargen.generate.cudastep import CudaStepModel, seconds_per_step
     from chargen.generate.sample import StepModel
 
-    payload = load_checkpoint(runs.find_checkpoint(run, Path(run).parent))
-    config = ModelConfig.saved(payload["model_config"])
-    paths = {"StepModel": StepModel(config, payload["weights"])}
+    saved = load_checkpoint(runs.find_checkpoint(run, Path(run).parent))
+    paths = {"StepModel": StepModel(saved.model_config, saved.weights)}
     if torch.cuda.is_available():
         paths["CudaStepModel"] = CudaStepModel(paths["StepModel"])
     return {name: 1e6 * seconds_per_step(model, 500) for name, model in paths.items()}
 
 
-def _tinyshakespeare() -> Path:
-    from corpora import tinyshakespeare
-
-    return tinyshakespeare()
-
-
 def quality(minutes: list[float], device: torch.device) -> list[dict]:
-    from quality import run
-
     rows = []
     for m in minutes:
-        r = run(_tinyshakespeare(), ("minutes", m), ["--device", str(device)])
+        r = quality_run(tinyshakespeare(), ("minutes", m), ["--device", str(device)])
         rows.append({"minutes": m, "val_loss": r["final_val_loss"], "val_bpc": r["final_val_bpc"],
                      "best_val_loss": r["best_val_loss"], "steps": r["steps"], "wall_s": r["wall_s"],
                      "model": r["model"], "train": r["train"], "curve": r["curve"]})
@@ -228,8 +166,6 @@ def quality(minutes: list[float], device: torch.device) -> list[dict]:
 
 def grid(default: dict, device: torch.device, size: int) -> list[dict]:
     """Alternatives to a default run, step for step: the same characters read, one choice changed."""
-    from quality import run
-
     m, t = default["model"], default["train"]
     steps, width = default["steps"], m["hidden_size"]
     same = ["--device", str(device), "--precision", t["precision"], "--seq-len", str(t["seq_len"])]
@@ -244,7 +180,7 @@ def grid(default: dict, device: torch.device, size: int) -> list[dict]:
                option(m["layers"], width, max(m["dropout"] - 0.1, 0.0))]
     rows = []
     for length, extra in options[:size]:
-        r = run(_tinyshakespeare(), length, extra)
+        r = quality_run(tinyshakespeare(), length, extra)
         rows.append({"of_minutes": default["minutes"], "extra": extra, "val_loss": r["final_val_loss"],
                      "best_val_loss": r["best_val_loss"], "steps": r["steps"], "wall_s": r["wall_s"],
                      "model": r["model"], "train": r["train"]})
@@ -309,11 +245,8 @@ def main() -> None:
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
     device = torch.device(args.device)
-    from quality import commit_of
-
-    result: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                    "torch": torch.__version__, "commit": commit_of(ROOT), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    result: dict = {"device": name}
     for part in args.parts:
         if part == "ceilings":
             result["ceilings"] = ceilings(device, args.quick)
@@ -324,13 +257,13 @@ def main() -> None:
         elif part == "quality":
             result["quality"] = quality(args.minutes, device)
         else:  # the default run of this invocation, else the latest saved one
-            runs = [r for entry in [*previous, result] for r in entry.get("quality", []) if r["minutes"] == args.grid_of]
+            runs = [r for entry in [*common.load("gpu"), result] for r in entry.get("quality", [])
+                    if r["minutes"] == args.grid_of]
             if not runs:
                 raise SystemExit(f"no {args.grid_of:g}-minute default run to follow: run the quality part first")
             result["grid"] = grid(runs[-1], device, args.grid)
         if not args.no_save:  # after each part, so that a run cut short keeps what it measured
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(previous + [result], indent=2) + "\n")
+            common.save("gpu", [{"device": name, part: result[part]}])
     print_tables(result)
 
 

@@ -1,40 +1,35 @@
 """Line mode on a real list of names: validation loss, and how many generated names are new.
 
-    python bench/items.py                    # 1 and 2.5 minutes on 5,494 US first names
-    python bench/items.py --minutes 5 -- --dropout 0.2
+    python -m bench.items                    # 1 and 2.5 minutes on 5,494 US first names
+    python -m bench.items --minutes 5 -- --dropout 0.2
 
 `chargen train first-names.txt --lines --minutes M` (bench/corpora.py: the `names==0.3.0` package's
 1990 US Census lists, one lower-case name a line; 10% of the names held out at random), then 1,000
 names sampled at temperature 1, counted as makemore does: in the training set, in the validation set,
-or new. Results go to bench/results/items.json.
+or new. Results are appended to bench/results/items.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import corpora  # noqa: E402
-from quality import RESULTS, run  # noqa: E402
+from bench import common, corpora
+from bench.quality import run
 
 SAMPLES = 1000
 
 
 def tally(run_dir: Path) -> dict:
+    from chargen.config import SamplingSettings
+    from chargen.generate.sample import generate_items, sampler_for
     from chargen.store.checkpoint import load_checkpoint
-    from chargen.config import ModelConfig, SamplingSettings
     from chargen.views.novelty import ItemSets
-    from chargen.generate.sample import Sampler, StepModel, generate_items
-    from chargen.data.vocab import Vocab
 
-    payload = load_checkpoint(run_dir / "best.pt")
-    model = StepModel(ModelConfig.saved(payload["model_config"]), payload["weights"])
-    sampler = Sampler(model, Vocab(payload["vocab"]), SamplingSettings(1.0), seed=0, batch_size=SAMPLES)
+    saved = load_checkpoint(run_dir / "best.pt")
+    sampler = sampler_for(saved, SamplingSettings(1.0), seed=0, batch_size=SAMPLES)
     items = generate_items(sampler, max_length=50)
-    counts = ItemSets.of(payload).tally(items)
+    counts = ItemSets.of(saved).tally(items)
     return {**counts, "examples": items[:12]}
 
 
@@ -52,10 +47,7 @@ def main() -> None:
         print(f"{r['minutes']:>5g} m  {r['steps']:>6,}  {r['best_val_loss']:>13.4f}  {t['train'] / SAMPLES:>8.1%}  "
               f"{t['val'] / SAMPLES:>6.1%}  {t['new'] / SAMPLES:>5.1%}  {' '.join(r['extra']) or 'defaults'}")
         print(f"         e.g. {', '.join(t['examples'])}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "items.json"
-    previous = json.loads(out.read_text()) if out.is_file() else []
-    out.write_text(json.dumps(previous + results, indent=2) + "\n")
+    common.save("items", results)
 
 
 if __name__ == "__main__":

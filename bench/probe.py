@@ -1,8 +1,8 @@
 """How well the time-budget recipe's speed probe predicts the speed training sustains on this machine,
 beside how much the machine's own speed swings from one few-second window to the next.
 
-    python bench/probe.py                    # 6 rounds: the probe, then 6 s of the same training steps
-    python bench/probe.py --rounds 10 --seconds 10
+    python -m bench.probe                    # 6 rounds: the probe, then 6 s of the same training steps
+    python -m bench.probe --rounds 10 --seconds 10
 
 The recipe (chargen/train/recipe.py) times a few steps of the reference model and takes a model one size
 wider when the budget, at that speed, reads CHARS_PER_WEIGHT characters per recurrent weight of it. Where
@@ -14,16 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from chargen.train import recipe  # noqa: E402
+from chargen.train import measure, recipe  # noqa: E402
 
 VOCAB = 65  # tinyshakespeare's
 
@@ -32,7 +26,7 @@ def sustained_speed(model: dict, device: torch.device, seconds: float, guess: fl
     """Characters per second of the probe's own training steps, as many as take about `seconds` at the
     speed `guess`."""
     steps = max(1, round(seconds * guess / (recipe.BATCH["batch_size"] * recipe.BATCH["seq_len"])))
-    return recipe.measure_speed(VOCAB, device, "fp32", model, steps=steps)
+    return measure.measure_speed(VOCAB, device, "fp32", model, steps=steps)
 
 
 def spread(values: list[float]) -> str:
@@ -53,7 +47,7 @@ def main() -> None:
     print(f"LSTM {layers}x{width}, batch {recipe.BATCH['batch_size']} x {recipe.BATCH['seq_len']}, fp32, "
           f"{torch.get_num_threads()} threads; chars/s")
     for i in range(args.rounds):
-        probes.append(recipe.measure_speed(VOCAB, device, "fp32", model))
+        probes.append(measure.measure_speed(VOCAB, device, "fp32", model))
         windows.append(sustained_speed(model, device, args.seconds, probes[-1]))
         print(f"round {i + 1}: probe {probes[-1]:8,.0f}  then {args.seconds:g} s of training {windows[-1]:8,.0f}", flush=True)
     print(f"probe:     {spread(probes)}")

@@ -1,13 +1,13 @@
 """Quality benchmark: validation loss after M minutes of `chargen train` on several kinds of text.
 
-    python bench/quality.py                                  # tinyshakespeare at 2.5, 5 and 10 minutes
-    python bench/quality.py --corpus cantonese --minutes 5 -- --hidden-size 384   # options for chargen train
-    python bench/quality.py --steps 1000 -- --precision bf16  # step for step, whatever the machine's speed
-    python bench/quality.py --suite                          # every corpus x budget: the default and its grid
-    python bench/quality.py --suite --corpora small-verse --minutes 2.5 --grid 0
-    python bench/quality.py --suite --corpora cantonese --minutes 10 --grid-only wider --reuse-default   # one more alternative
-    python bench/quality.py --suite --baseline /path/to/other/checkout --grid 0   # another chargen's default
-    python bench/quality.py --table                          # README's table from the saved results
+    python -m bench.quality                                  # tinyshakespeare at 2.5, 5 and 10 minutes
+    python -m bench.quality --corpus cantonese --minutes 5 -- --hidden-size 384   # options for chargen train
+    python -m bench.quality --steps 1000 -- --precision bf16  # step for step, whatever the machine's speed
+    python -m bench.quality --suite                          # every corpus x budget: the default and its grid
+    python -m bench.quality --suite --corpora small-verse --minutes 2.5 --grid 0
+    python -m bench.quality --suite --corpora cantonese --minutes 10 --grid-only wider --reuse-default   # one more alternative
+    python -m bench.quality --suite --baseline /path/to/other/checkout --grid 0   # another chargen's default
+    python -m bench.quality --table                          # README's table from the saved results
 
 Each run is `chargen train CORPUS --minutes M` with everything else left to the time-budget recipe
 (plus the options given); validation is the corpus's last 10%, evaluated over the whole of it (where
@@ -18,14 +18,13 @@ same budget with one choice of the recipe changed (a narrower and a wider model,
 dropout, half the learning rate, a layer more and one fewer, twice and half the streams; --grid takes the
 first N, --grid-only names them), so the table shows how far the default is from the best found. Wall time
 includes start-up, the recipe's measurements and every evaluation. Results are appended to
-bench/results/quality.json.
+bench/results/quality.json (bench/common.py), README's table made from them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -33,8 +32,17 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+import torch
+
+from bench import common, corpora
+from bench.common import ROOT, commit_of
+from chargen.data.corpus import load_corpus
+from chargen.data.streams import EVAL_SEQ_LEN, eval_windows
+from chargen.model.charrnn import CharRNN
+from chargen.store.checkpoint import load_checkpoint
+from chargen.train.loss import loss_sum
+from chargen.units import bits
+
 BUDGETS = (2.5, 5.0, 10.0)
 WIDTHS = (128, 192, 256, 384, 512, 768)
 GRID_ORDER = ("narrower", "wider", "more-dropout", "less-dropout", "half-lr", "deeper", "shallower", "more-streams",
@@ -62,35 +70,19 @@ def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, c
             final_loss, best = whole_validation_loss(Path(tmp) / "q" / "latest.pt", corpus, config["train"]), None
     return {length[0]: length[1], "corpus": corpus.stem, "extra": extra, "steps": final["step"],
             "commit": commit_of(chargen_root or ROOT),
-            "final_val_loss": final_loss, "final_val_bpc": final_loss / math.log(2), "part_val_loss": final["val_loss"],
+            "final_val_loss": final_loss, "final_val_bpc": bits(final_loss), "part_val_loss": final["val_loss"],
             "best_val_loss": best, "wall_s": wall, "model": config["model"], "train": config["train"], "after": looked,
             "curve": [{k: r.get(k) for k in ("step", "train_loss", "val_loss", "elapsed_s")} for r in records]}
 
 
-def commit_of(root: Path) -> str:
-    """The code a result was measured with: the last commit that changed chargen/, "+changes" where the
-    working tree's chargen/ differs from it. Commits that touch only docs or benchmarks keep the name, so
-    results measured before and after them compare as the same code."""
-    git = lambda *args: subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True).stdout.strip()  # noqa: E731
-    code = git("log", "-1", "--format=%h", "--", "chargen") or "unknown"
-    return code + ("+changes" if git("status", "--porcelain", "--", "chargen") else "")
-
-
 def whole_validation_loss(checkpoint: Path, corpus: Path, train: dict) -> float:
-    """Nats/char over the whole validation text, laid out as the run's own evaluations lay it out."""
-    import torch
-
-    from chargen.store.checkpoint import load_checkpoint
-    from chargen.config import TrainConfig
-    from chargen.data.corpus import load_corpus
-    from chargen.data.streams import TextData
-    from chargen.train.loss import loss_sum
-    from chargen.model.charrnn import CharRNN
-    from chargen.data.vocab import Vocab
-
-    payload = load_checkpoint(checkpoint)
-    data = TextData(load_corpus([str(corpus)], vocab=Vocab(payload["vocab"])), TrainConfig(**{**train, "eval_chars": 0}))
-    total, count = loss_sum(CharRNN.from_checkpoint(payload), data.val_batches(), torch.device("cpu"), carry_state=True)
+    """Nats/char over the whole validation text, the state carried from window to window, laid out as the
+    run's own evaluations lay it out (its streams, windows of its seq_len or EVAL_SEQ_LEN if longer)."""
+    saved = load_checkpoint(checkpoint)
+    _, val = load_corpus([str(corpus)], vocab=saved.vocab).split(train["val_fraction"])
+    windows = eval_windows(val, train["batch_size"], max(train["seq_len"], EVAL_SEQ_LEN))
+    total, count = loss_sum(CharRNN.trained(saved.model_config, saved.weights), windows, torch.device("cpu"),
+                            carry_state=True)
     return total / count
 
 
@@ -117,19 +109,10 @@ def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[s
     return options if only is not None else options[:size]
 
 
-def save(results: list[dict]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "quality.json"
-    previous = json.loads(out.read_text()) if out.is_file() else []
-    out.write_text(json.dumps(previous + results, indent=2) + "\n")
-
-
 def saved_default(corpus: str, length: tuple[str, float]) -> dict | None:
     """The last saved default run of `corpus` for `length`, measured with this checkout's code."""
-    out = RESULTS / "quality.json"
-    results = json.loads(out.read_text()) if out.is_file() else []
     code = commit_of(ROOT)
-    same = [r for r in results if r.get("kind") == "default" and r["corpus"] == corpus
+    same = [r for r in common.load("quality") if r.get("kind") == "default" and r["corpus"] == corpus
             and r.get(length[0]) == length[1] and r.get("commit") == code]
     return same[-1] if same else None
 
@@ -171,15 +154,12 @@ def table(results: list[dict]) -> str:
         before_text = f"{before['final_val_loss']:.4f}" if before else "—"
         kept = d.get("best_val_loss") or loss  # best.pt, what `chargen sample` uses, when it is not the last
         kept_text = f"; best.pt {kept:.4f}" if kept < loss - 5e-4 else ""
-        lines.append(f"| {corpus} | {minutes:g} min | {loss:.4f} ({loss / math.log(2):.3f}){kept_text} | "
+        lines.append(f"| {corpus} | {minutes:g} min | {loss:.4f} ({bits(loss):.3f}){kept_text} | "
                      f"{d['steps']:,} | {describe(d)} | {best_text} | {gap} | {before_text} | {d.get('commit', 'earlier')} |")
     return "\n".join(lines)
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import corpora
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=list(BUDGETS))
     parser.add_argument("--steps", type=int, nargs="+",
@@ -197,7 +177,7 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="options passed on to chargen train (after --)")
     args = parser.parse_args()
     if args.table:
-        print(table(json.loads((RESULTS / "quality.json").read_text())))
+        print(table(common.load("quality")))
         return
     names = args.corpora if args.suite else [args.corpus]
     for name in names:
@@ -209,18 +189,18 @@ def main() -> None:
             if first is None:
                 first = {**run(corpus, length, args.extra, chargen_root=args.baseline), "kind": kind}
                 report(first)
-                save([first])
+                common.save("quality", [first])
             if args.suite and not args.baseline:
                 for options in grid(first, args.grid, args.grid_only):
                     alternative = {**run(corpus, length, [*args.extra, *options]), "kind": "grid"}
                     report(alternative)
-                    save([alternative])
+                    common.save("quality", [alternative])
 
 
 def report(r: dict) -> None:
     budget = f"{r['minutes']:g} m" if "minutes" in r else f"{r['steps']} steps"
     print(f"{r['corpus']:>16} {budget:>8}  {r.get('kind', ''):>8}  {r['steps']:>6,}  {r['final_val_loss']:>8.4f}  "
-          f"{r['final_val_loss'] / math.log(2):>6.3f}  {r['wall_s']:>5.0f}s  {' '.join(r['extra']) or 'defaults'}  "
+          f"{bits(r['final_val_loss']):>6.3f}  {r['wall_s']:>5.0f}s  {' '.join(r['extra']) or 'defaults'}  "
           f"[{describe(r)}]", flush=True)
 
 

@@ -1,26 +1,19 @@
 """How unlike its training text each benchmark corpus's validation text is (chargen.data.shift), the figure
 the time-budget recipe gives dropout by, beside the bigram cross-entropies it is the difference of.
 
-    python bench/shift.py                              # every corpus of bench/corpora.py
-    python bench/shift.py --corpora python-code cpp-code
+    python -m bench.shift                              # every corpus of bench/corpora.py
+    python -m bench.shift --corpora python-code cpp-code
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import corpora  # noqa: E402
-
-from chargen.data.corpus import load_corpus  # noqa: E402
-from chargen.train.recipe import SHIFT_FOR_DROPOUT  # noqa: E402
-from chargen.data.shift import bigram_costs  # noqa: E402
+from bench import corpora
+from chargen.data.corpus import load_corpus
+from chargen.data.shift import bigram_costs
+from chargen.train.recipe import SHIFT_FOR_DROPOUT
 
 VAL_FRACTION = 0.1  # chargen train's default, as bench/quality.py runs it
 

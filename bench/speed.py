@@ -1,109 +1,88 @@
 """Speed and memory benchmark: every figure measured in one run beside its reference.
 
-    python bench/speed.py                 # table on stderr-free stdout, JSON in bench/results/speed.json
-    python bench/speed.py --large-mb 1024 # the memory row on a 1 GB generated corpus (default 256 MB)
-    python bench/speed.py --profile       # where a 3x512 training step's time goes, by operator
-    python bench/speed.py --index-mb 100  # the novelty index row on a 100 MB generated corpus (the default)
+    python -m bench.speed                 # a table on stdout; the figures appended to bench/results/speed.json
+    python -m bench.speed --large-mb 1024 # the memory row on a 1 GB generated corpus (default 256 MB)
+    python -m bench.speed --profile       # where a 3x512 training step's time goes, by operator
+    python -m bench.speed --index-mb 100  # the novelty index row on a 100 MB generated corpus (the default)
 
-Rows: the fp32 matmul ceiling; bare training throughput of LSTM/GRU stacks as a fraction of it (and
-with bf16 autocast, where the CPU has bf16 arithmetic);
-chargen's full training loop against a bare loop over the same modules; sampling chars/s at batch 1
+Rows: the fp32 matmul ceiling; the throughput of chargen's training step alone (chargen.train.step,
+on random ids) for LSTM/GRU stacks as a fraction of it (and with bf16 autocast, where the CPU has bf16
+arithmetic); chargen's full training loop against that step alone; sampling chars/s at batch 1
 and 32; first-character latency after a prompt; `chargen --help` time; peak memory and encoding
-speed on a large generated corpus.
+speed on a large generated corpus. Every time is the median of several calls (bench/common.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench import common
+from bench.common import seconds_per_call, training_step
+from bench.corpora import tinyshakespeare
 from chargen.config import ModelConfig, SamplingSettings, TrainConfig
+from chargen.data.vocab import Vocab
+from chargen.generate.sample import Sampler, StepModel
 from chargen.model.charrnn import CharRNN
 from chargen.model.device import usable_precisions
-from chargen.train.loss import forward_loss
-from chargen.generate.sample import Sampler, StepModel
-from chargen.data.vocab import Vocab
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-
-
-def best_of(fn, repeats: int) -> float:
-    """Fastest wall time of `repeats` calls: the least disturbed by a shared, noisy machine."""
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def matmul_ceiling() -> float:
     rates = []
     for n in (512, 1024, 2048):
         a, b = torch.randn(n, n), torch.randn(n, n)
-        a @ b
-        rates.append(2 * n**3 / best_of(lambda: a @ b, 5) / 1e9)
+        rates.append(2 * n**3 / seconds_per_call(lambda: a @ b, min_s=0.2, min_reps=5) / 1e9)
     return max(rates)
 
 
-def bare_step(config: ModelConfig, batch: int, seq: int, clip: bool = False, precision: str = "fp32"):
-    """One step of embedding -> RNN -> linear -> cross-entropy -> backward (-> clip) -> AdamW, nothing else."""
-    torch.manual_seed(0)
-    model = CharRNN(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)  # as chargen's loop uses
-    x = torch.randint(0, config.vocab_size, (batch, seq))
-    y = torch.randint(0, config.vocab_size, (batch, seq))
-
-    def step():
-        loss, _ = forward_loss(model, x, y, precision=precision)
-        opt.zero_grad()
-        loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-
-    step()
-    return step
-
-
-def bare_train_rate(config: ModelConfig, batch: int, seq: int, steps: int, precision: str = "fp32") -> float:
-    """The hardware's rate for this model: chars/s of the fastest of `steps` bare steps."""
-    return batch * seq / best_of(bare_step(config, batch, seq, precision=precision), steps)
+def train_rate(config: ModelConfig, batch: int, seq: int, steps: int, precision: str = "fp32") -> float:
+    """The hardware's rate for this model: chars/s of chargen's training step alone (the median of at
+    least `steps` steps)."""
+    step = training_step(config, batch, seq, precision)
+    return batch * seq / seconds_per_call(step, warmup=1, min_s=0.5, min_reps=steps)
 
 
 def full_loop_overhead(corpus: Path, rounds: int, block: int = 10) -> tuple[float, float]:
-    """(chargen loop chars/s, bare loop chars/s) for the default model and batch.
+    """(chargen loop chars/s, bare loop chars/s) for the default model and batch; the bare loop is the
+    loop's own training step (chargen.train.step) on random ids, with no data, schedule or bookkeeping.
 
     The two alternate in blocks of `block` steps and each keeps its median block, so a neighbour's
-    burst of load on a shared machine hits both alike. The bare loop clips gradients too: like for like.
+    burst of load on a shared machine hits both alike.
     """
     from chargen.train.launch import new_trainer
     from chargen.train.reports import Step
+    from chargen.train.request import RunRequest
 
     cfg = TrainConfig(steps=10**9, eval_every=10**9, val_fraction=0.1, warmup_steps=10)
     chars = cfg.batch_size * cfg.seq_len * block
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = new_trainer([str(corpus)], {}, cfg, Path(tmp) / "run")
+        trainer = new_trainer(RunRequest([str(corpus)], {}, cfg, Path(tmp) / "run"))
         reports = trainer.run()
-        bare = bare_step(trainer.model_config, cfg.batch_size, cfg.seq_len, clip=True)
-        loop_times, bare_times = [], []
-        for _ in range(rounds):
-            t = time.perf_counter()
+        bare = training_step(trainer.model_config, cfg.batch_size, cfg.seq_len)
+
+        def loop_block() -> None:
             done = 0
             while done < block:
                 done += isinstance(next(reports), Step)
-            loop_times.append(time.perf_counter() - t)
-            bare_times.append(best_of(lambda: [bare() for _ in range(block)], 1))
+
+        def bare_block() -> None:
+            for _ in range(block):
+                bare()
+
+        loop_block()  # the first steps of a run start it up
+        bare_block()
+        once = {"warmup": 0, "min_s": 0.0, "min_reps": 1}  # one block each, alternately
+        loop_times, bare_times = [], []
+        for _ in range(rounds):
+            loop_times.append(seconds_per_call(loop_block, **once))
+            bare_times.append(seconds_per_call(bare_block, **once))
         reports.close()
     return chars / float(np.median(loop_times)), chars / float(np.median(bare_times))
 
@@ -113,12 +92,12 @@ def sampling(config: ModelConfig, batch: int, chars: int) -> float:
     model = StepModel(config, CharRNN(config).state_dict())
     vocab = Vocab("".join(chr(32 + i) for i in range(config.vocab_size)))
     sampler = Sampler(model, vocab, SamplingSettings(0.8), seed=0, batch_size=batch)
-    for _ in sampler.stream(50):
-        pass
-    t = time.perf_counter()
-    for _ in sampler.stream(chars):
-        pass
-    return chars * batch / (time.perf_counter() - t)
+
+    def draw() -> None:
+        for _ in sampler.stream(chars):
+            pass
+
+    return chars * batch / seconds_per_call(draw, warmup=1, min_s=0.5)
 
 
 def first_char_latency(config: ModelConfig, prompt_len: int = 60) -> float:
@@ -132,13 +111,13 @@ def first_char_latency(config: ModelConfig, prompt_len: int = 60) -> float:
         sampler.feed(prompt)
         next(sampler.stream(1))
 
-    return best_of(once, 20)
+    return seconds_per_call(once, min_s=0.0, min_reps=20)
 
 
 def help_time() -> float:
     cmd = [sys.executable, "-m", "chargen", "--help"]
-    subprocess.run(cmd, capture_output=True, check=True)
-    return best_of(lambda: subprocess.run(cmd, capture_output=True, check=True), 5)
+    return seconds_per_call(lambda: subprocess.run(cmd, capture_output=True, check=True), warmup=1, min_s=0.0,
+                            min_reps=5)
 
 
 def large_corpus(mb: int, folder: Path) -> Path:
@@ -203,8 +182,9 @@ def profile_step(config: ModelConfig, batch: int, seq: int) -> str:
     """Where a bare training step's time goes, by operator (torch.profiler, 3 steps after 2 warm-ups)."""
     from torch.profiler import ProfilerActivity, profile
 
-    step = bare_step(config, batch, seq, clip=True)
-    step()
+    step = training_step(config, batch, seq)
+    for _ in range(2):  # warm-up
+        step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(3):
             step()
@@ -214,7 +194,7 @@ def profile_step(config: ModelConfig, batch: int, seq: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large-mb", type=int, default=256, help="size of the generated corpus for the memory row")
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "tinyshakespeare.txt")
+    parser.add_argument("--corpus", type=Path, default=tinyshakespeare())
     parser.add_argument("--index-mb", type=int, default=100, help="size of the corpus the n-gram index row builds")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and no 3x512 rows")
     parser.add_argument("--profile", action="store_true", help="only: where a 3x512 training step's time goes")
@@ -224,7 +204,7 @@ def main() -> None:
         return
     steps = 2 if args.quick else 4
     rows: list[tuple[str, str, str]] = []
-    result: dict = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+    result: dict = {}
 
     ceiling = matmul_ceiling()
     result["matmul_gflops"] = ceiling
@@ -235,7 +215,7 @@ def main() -> None:
     for cell in ("lstm", "gru"):
         for layers, hidden in shapes:
             config = ModelConfig(vocab_size=65, cell=cell, layers=layers, hidden_size=hidden)
-            rate = bare_train_rate(config, 64, 128, steps)
+            rate = train_rate(config, 64, 128, steps)
             gflops = rate * config.train_flops_per_char() / 1e9
             key = f"{cell} {layers}x{hidden}"
             result["train"][key] = {"chars_per_s": rate, "gflops": gflops, "of_ceiling": gflops / ceiling}
@@ -244,7 +224,7 @@ def main() -> None:
 
     # The time-budget recipe's model and batch: smaller steps, less efficient per FLOP, more of them.
     config = ModelConfig(vocab_size=65)
-    rate = bare_train_rate(config, 32, 64, steps * 5)
+    rate = train_rate(config, 32, 64, steps * 5)
     gflops = rate * config.train_flops_per_char() / 1e9
     result["train"]["lstm 2x256 b32 s64"] = {"chars_per_s": rate, "gflops": gflops, "of_ceiling": gflops / ceiling}
     rows.append(("train lstm 2x256, batch 32 x 64", f"{rate:,.0f} chars/s",
@@ -254,7 +234,7 @@ def main() -> None:
         for layers, hidden in shapes[1:]:
             key = f"lstm {layers}x{hidden}"
             config = ModelConfig(vocab_size=65, layers=layers, hidden_size=hidden)
-            rate = bare_train_rate(config, 64, 128, steps, precision="bf16")
+            rate = train_rate(config, 64, 128, steps, precision="bf16")
             speedup = rate / result["train"][key]["chars_per_s"]
             result["train"][f"{key} bf16"] = {"chars_per_s": rate, "speedup_over_fp32": speedup}
             rows.append((f"train {key} bf16 autocast, batch 64 x 128", f"{rate:,.0f} chars/s",
@@ -297,8 +277,7 @@ def main() -> None:
     print(f"{'measure':<{width}}  {'result':<28}  note")
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:<28}  {note}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    common.save("speed", [result])
 
 
 if __name__ == "__main__":

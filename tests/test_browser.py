@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from chargen.cli import cli
 from chargen.config import TrainConfig
+from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer
 
 from conftest import TEXT
@@ -32,7 +33,7 @@ def pages(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     (root / "corpus.txt").write_text((TEXT + HOSTILE) * 3)
     cfg = TrainConfig(batch_size=4, seq_len=32, steps=40, lr=1e-2, warmup_steps=5, eval_every=20, val_fraction=0.2)
-    list(new_trainer([str(root / "corpus.txt")], {"hidden_size": 24, "embed_dim": 8}, cfg, root / "checkpoints" / "run").run())
+    list(new_trainer(RunRequest([str(root / "corpus.txt")], {"hidden_size": 24, "embed_dim": 8}, cfg, root / "checkpoints" / "run")).run())
     run = root / "checkpoints" / "run"
     commands = {"report": ["report", str(run), "-o", str(root / "report.html")],
                 "heatmap": ["heatmap", "-c", str(run), "--text", HOSTILE * 2, "--html", str(root / "heatmap.html")],

@@ -42,7 +42,7 @@ def chargen(args, cwd, code=None):
 
 
 def final_weights(cwd, name):
-    return load_checkpoint(cwd / "checkpoints" / name / "latest.pt")["weights"]
+    return load_checkpoint(cwd / "checkpoints" / name / "latest.pt").weights
 
 
 def resume_to_end(cwd, name):
@@ -88,7 +88,7 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(reference, c
     proc.wait()
     if proc.returncode == 0:
         pytest.skip("the run finished before the kill on this machine")
-    saved_step = load_checkpoint(latest)["position"]["step"]  # always loadable
+    saved_step = load_checkpoint(latest).position.step  # always loadable
     assert 0 < saved_step <= STEPS
     resume_to_end(cwd, name)
     assert identical(final_weights(cwd, name), reference)
@@ -102,7 +102,7 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_last_one_and_cleans_up(refe
     run = cwd / "checkpoints" / "midsave"
     orphans = [p.name for p in run.iterdir() if ".tmp-" in p.name]
     assert orphans, "the killed save should have left its temporary file"
-    assert load_checkpoint(run / "latest.pt")["position"]["step"] == 5  # saves 1-2 were step 5; 3 was killed
+    assert load_checkpoint(run / "latest.pt").position.step == 5  # saves 1-2 were step 5; 3 was killed
     resume_to_end(cwd, "midsave")
     assert not [p for p in run.iterdir() if ".tmp-" in p.name]
     assert identical(final_weights(cwd, "midsave"), reference)

@@ -16,6 +16,7 @@ from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
 from chargen.cli.train import without_option
 from chargen.errors import ChargenError
+from chargen.train.request import RunRequest
 from chargen.train.launch import resume_trainer
 
 from conftest import TEXT, TINY_MODEL
@@ -45,7 +46,7 @@ def finish(proc, timeout=120):
 
 
 def weights(folder, name):
-    return load_checkpoint(folder / "checkpoints" / name / "latest.pt")["weights"]
+    return load_checkpoint(folder / "checkpoints" / name / "latest.pt").weights
 
 
 def metrics(folder, name):
@@ -72,8 +73,8 @@ def test_two_processes_compute_what_one_does_with_the_doubled_batch(folder, two_
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5)
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
     saved = load_checkpoint(two_process_run / "latest.pt")
-    assert saved["world_size"] == 2 and len(saved["resume"]["rng"]) == 2
-    assert saved["resume"]["state"][0].shape[1] == 8  # both processes' streams, as one process would hold them
+    assert saved.world_size == 2 and len(saved.resume.rng) == 2
+    assert saved.resume.state[0].shape[1] == 8  # both processes' streams, as one process would hold them
 
 
 def wait_for(path: Path, proc, timeout=60):
@@ -109,7 +110,7 @@ def test_ctrl_c_stops_every_process_at_one_step_and_resumes_bitwise(folder, long
         pytest.skip("the run finished before the interrupt on this machine")
     assert code == 130, err
     assert "continue with: chargen train --nproc 2 --resume stopped" in err and "Traceback" not in err
-    assert 0 < load_checkpoint(folder / "checkpoints" / "stopped" / "latest.pt")["position"]["step"] < 400
+    assert 0 < load_checkpoint(folder / "checkpoints" / "stopped" / "latest.pt").position.step < 400
     resume(folder, "stopped")
     resumed = weights(folder, "stopped")
     assert all(torch.equal(resumed[k], long_reference[k]) for k in resumed)
@@ -135,7 +136,7 @@ def test_a_killed_process_ends_the_job_and_the_run_resumes_bitwise(folder, long_
 
 def test_resuming_with_another_number_of_processes_is_refused(two_process_run):
     with pytest.raises(ChargenError, match=r"trained by 2 process\(es\) and this job has 1; resume it with 2"):
-        resume_trainer(two_process_run, {})
+        resume_trainer(RunRequest.resuming(two_process_run))
 
 
 def test_only_the_nproc_option_is_taken_out_of_the_command_line():
@@ -165,7 +166,7 @@ def _diverging_rank(rank: int, port: int, corpus: str, run_dir: str, out: str) -
 
     loss.char_loss = nan_later
     cfg = TrainConfig(batch_size=2, seq_len=16, warmup_steps=2, eval_every=4, steps=40)
-    trainer = new_trainer([corpus], TINY_MODEL, cfg, Path(run_dir), group=group)
+    trainer = new_trainer(RunRequest([corpus], TINY_MODEL, cfg, Path(run_dir)), group=group)
     notes = []
     try:
         for report in trainer.run():
@@ -192,4 +193,4 @@ def test_divergence_rolls_back_in_every_process_alike(folder, tmp_path):
     assert sum("rolled back to step 12" in n for n in notes[0]) == 3
     assert notes[0][-1].startswith("error: training diverged")
     saved = load_checkpoint(tmp_path / "run" / "latest.pt")
-    assert saved["position"]["step"] == 12 and all(torch.isfinite(w).all() for w in saved["weights"].values())
+    assert saved.position.step == 12 and all(torch.isfinite(w).all() for w in saved.weights.values())

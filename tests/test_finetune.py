@@ -12,6 +12,7 @@ from chargen.cli import cli
 from chargen.config import ModelConfig, TrainConfig
 from chargen.errors import ChargenError
 from chargen.train.finetune import grown_vocab, transplant
+from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer
 from chargen.model.charrnn import CharRNN
 from chargen.data.vocab import Vocab
@@ -43,7 +44,7 @@ def test_known_characters_keep_their_rows_and_their_predictions(embed_dim):
 @pytest.fixture
 def parent_run(corpus_file, tmp_path):
     cfg = TrainConfig(**{**TINY_TRAIN, "steps": 30, "lr": 1e-2})
-    trainer = new_trainer([str(corpus_file)], TINY_MODEL, cfg, tmp_path / "parent")
+    trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, cfg, tmp_path / "parent"))
     list(trainer.run())
     return tmp_path / "parent"
 
@@ -52,30 +53,28 @@ def test_a_fine_tuned_run_starts_from_the_parent_and_records_it(parent_run, corp
     new_text = tmp_path / "new.txt"
     new_text.write_text(corpus_file.read_text().replace("Citizen", "Zitizen!") * 2)
     cfg = TrainConfig(**{**TINY_TRAIN, "steps": 8})
-    child = new_trainer([str(new_text)], {}, cfg, tmp_path / "child", init_from=parent_run / runs.BEST)
+    child = new_trainer(RunRequest([str(new_text)], {}, cfg, tmp_path / "child", init_from=parent_run / runs.BEST))
     assert child.model_config.hidden_size == TINY_MODEL["hidden_size"]  # the parent's architecture
     assert any("2 characters: '!' (U+0021), 'Z' (U+005A)" in note and "never saw" in note for note in child.notes)
     parent = load_checkpoint(parent_run / runs.BEST)
     vocab = child.corpus.vocab
-    for ch in Vocab(parent["vocab"]).chars:  # every known character's embedding came along
+    for ch in parent.vocab.chars:  # every known character's embedding came along
         torch.testing.assert_close(child.model.embed.weight[vocab.chars.index(ch)].detach().cpu(),
-                                   parent["weights"]["embed.weight"][parent["vocab"].index(ch)])
+                                   parent.weights["embed.weight"][parent.vocab.chars.index(ch)])
     list(child.run())
     saved = load_checkpoint(tmp_path / "child" / runs.LATEST)
-    assert saved["parent"]["weights_sha256"] == parent["weights_sha256"]
+    assert saved.parent["weights_sha256"] == parent.weights_sha256
     info = CliRunner().invoke(cli, ["info", "-c", str(tmp_path / "child"), "--json"])
     assert json.loads(info.stdout)["parent"]["checkpoint"] == str(parent_run / runs.BEST)
 
 
 def test_fine_tuning_keeps_the_architecture(parent_run, corpus_file, tmp_path):
     with pytest.raises(ChargenError, match="keeps the parent model's architecture \\(it has --hidden-size 24\\)"):
-        new_trainer([str(corpus_file)], {"hidden_size": 64}, TrainConfig(steps=2), tmp_path / "child",
-                    init_from=parent_run / runs.BEST)
+        new_trainer(RunRequest([str(corpus_file)], {"hidden_size": 64}, TrainConfig(steps=2), tmp_path / "child", init_from=parent_run / runs.BEST))
 
 
 def test_a_time_budget_fine_tune_keeps_the_model_and_chooses_a_gentle_schedule(parent_run, corpus_file, tmp_path):
-    trainer = new_trainer([str(corpus_file)], {}, {"minutes": 0.01, "batch_size": 4, "seq_len": 8}, tmp_path / "child",
-                          init_from=parent_run / runs.BEST)
+    trainer = new_trainer(RunRequest([str(corpus_file)], {}, {"minutes": 0.01, "batch_size": 4, "seq_len": 8}, tmp_path / "child", init_from=parent_run / runs.BEST))
     assert trainer.model_config.hidden_size == TINY_MODEL["hidden_size"]
     assert trainer.cfg.lr == 2e-3 and trainer.cfg.warmup_steps == 20
     assert any("the parent's model, lstm 2x24" in note for note in trainer.notes)

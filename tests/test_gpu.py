@@ -13,12 +13,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from chargen.train import loop
+from chargen.train import step as train_step
 from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
 from chargen.config import ModelConfig, TrainConfig
 from chargen.generate.cudastep import CudaStepModel, fastest_step_model
 from chargen.errors import ChargenError
+from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer, resume_trainer
 from chargen.model.charrnn import CharRNN
 from chargen.generate.sample import StepModel
@@ -74,11 +75,11 @@ def test_tf32_and_bf16_train_on_cuda_and_learn(precision, corpus_file, tmp_path)
 def train_in_halves(corpus_file, tmp_path, stop_at: int, **options) -> tuple[dict, dict, Trainer]:
     """(weights of an uninterrupted run, weights of the same run stopped at `stop_at` and resumed, the resumed trainer)."""
     cfg = TrainConfig(**{**TINY_TRAIN, "steps": 24, "eval_every": 8, "device": "cuda", **options})
-    whole = new_trainer([str(corpus_file)], dict(MODEL), cfg, tmp_path / "whole")
+    whole = new_trainer(RunRequest([str(corpus_file)], dict(MODEL), cfg, tmp_path / "whole"))
     list(whole.run())
-    halves = new_trainer([str(corpus_file)], dict(MODEL), cfg, tmp_path / "halves")
+    halves = new_trainer(RunRequest([str(corpus_file)], dict(MODEL), cfg, tmp_path / "halves"))
     list(halves.run(lambda: halves.pos.step >= stop_at))
-    resumed = resume_trainer(tmp_path / "halves", {})
+    resumed = resume_trainer(RunRequest.resuming(tmp_path / "halves"))
     list(resumed.run())
     return whole.model.state_dict(), resumed.model.state_dict(), resumed
 
@@ -111,11 +112,11 @@ def test_ctrl_c_on_cuda_saves_and_the_run_resumes(corpus_file, tmp_path):
     code, stderr = interrupted_training(corpus_file, *TINY_FLAGS, "--device", "cuda", "--steps", 100000,
                                         "--eval-every", 100000, "--checkpoint-dir", ckpt, "--name", "long", after_s=2.0)
     assert code == 130, stderr
-    step = load_checkpoint(ckpt / "long" / "latest.pt")["position"]["step"]
+    step = load_checkpoint(ckpt / "long" / "latest.pt").position.step
     assert step > 0 and "Traceback" not in stderr
     resumed = chargen("train", "--resume", "long", "--checkpoint-dir", ckpt, "--steps", step + 5, "--sample-length", 0)
     assert resumed.exit_code == 0, resumed.output
-    assert load_checkpoint(ckpt / "long" / "latest.pt")["position"]["step"] == step + 5
+    assert load_checkpoint(ckpt / "long" / "latest.pt").position.step == step + 5
 
 
 def test_device_names(corpus_file, tmp_path):
@@ -162,19 +163,19 @@ def test_auto_keeps_numpy_for_a_small_model_and_times_both_for_a_big_one():
 
 def test_running_out_of_gpu_memory_names_what_to_lower_and_keeps_the_last_checkpoint(corpus_file, tmp_path, monkeypatch):
     cfg = TrainConfig(**{**TINY_TRAIN, "eval_every": 4, "steps": 12, "device": "cuda"})
-    trainer = new_trainer([str(corpus_file)], dict(TINY_MODEL), cfg, tmp_path / "run")
-    real = loop.forward_loss
+    trainer = new_trainer(RunRequest([str(corpus_file)], dict(TINY_MODEL), cfg, tmp_path / "run"))
+    real = train_step.forward_loss
 
     def exhausting(*args, **kwargs):
         if trainer.pos.step == 6:
             torch.empty(1 << 50, dtype=torch.uint8, device="cuda")  # a petabyte: the allocator refuses
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "forward_loss", exhausting)
+    monkeypatch.setattr(train_step, "forward_loss", exhausting)
     with pytest.raises(ChargenError, match=r"ran out of memory .* lower --batch-size .* step 4 is intact"):
         for _ in trainer.run():
             pass
-    assert load_checkpoint(tmp_path / "run" / "latest.pt")["position"]["step"] == 4
+    assert load_checkpoint(tmp_path / "run" / "latest.pt").position.step == 4
 
 
 def test_an_impossible_batch_is_one_line(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from chargen.generate.sample import StepModel, sample_text
 from chargen.store import runs
 from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
@@ -14,6 +15,7 @@ from chargen.config import TrainConfig
 from chargen.data.corpus import load_corpus
 from chargen.errors import ChargenError
 from chargen.data.items import ItemData, find_items, pack, split_items
+from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer, resume_trainer
 from chargen.train.reports import Evaluated, Finished
 from chargen.data.vocab import Vocab
@@ -90,7 +92,7 @@ def test_two_processes_share_one_batch_of_items_between_them(names_file):
 def train_names(names_file, run_dir, steps=150, model=None, **options):
     cfg = TrainConfig(**{"batch_size": 8, "lines": True, "steps": steps, "lr": 1e-2, "warmup_steps": 5,
                          "eval_every": 50, "val_fraction": 0.1, **options})
-    trainer = new_trainer([str(names_file)], {**MODEL, **(model or {})}, cfg, run_dir)
+    trainer = new_trainer(RunRequest([str(names_file)], {**MODEL, **(model or {})}, cfg, run_dir))
     return trainer, list(trainer.run())
 
 
@@ -98,7 +100,8 @@ def test_line_mode_learns_whole_items_and_where_they_end(names_file, tmp_path):
     trainer, reports = train_names(names_file, tmp_path / "run", steps=300)
     evals = [r for r in reports if isinstance(r, Evaluated)]
     assert evals[-1].train_loss < 1.0  # 30 names: nearly memorised
-    items = trainer.sample_text(400, temperature=0.5, seed=1).split("\n")
+    model = StepModel(trainer.model_config, trainer.model.state_dict())
+    items = sample_text(model, trainer.corpus.vocab, 400, temperature=0.5, seed=1, items=True).split("\n")
     assert sum(item in NAMES for item in items) >= len(items) // 2
     assert all(len(item) < 30 for item in items)  # every item ended
 
@@ -107,9 +110,9 @@ def test_a_line_mode_run_resumes_bitwise(names_file, tmp_path):
     whole, _ = train_names(names_file, tmp_path / "whole", steps=60, model={"dropout": 0.1})
     split, _ = train_names(names_file, tmp_path / "split", steps=60, model={"dropout": 0.1})
     list(split.run(lambda: split.pos.step >= 25))
-    list(resume_trainer(tmp_path / "split", {}).run())
-    a = load_checkpoint(tmp_path / "whole" / runs.LATEST)["weights"]
-    b = load_checkpoint(tmp_path / "split" / runs.LATEST)["weights"]
+    list(resume_trainer(RunRequest.resuming(tmp_path / "split")).run())
+    a = load_checkpoint(tmp_path / "whole" / runs.LATEST).weights
+    b = load_checkpoint(tmp_path / "split" / runs.LATEST).weights
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -183,6 +186,6 @@ def test_sample_new_only_needs_a_line_mode_model(trained_text_run):
 @pytest.fixture
 def trained_text_run(corpus_file, tmp_path):
     cfg = TrainConfig(batch_size=4, seq_len=16, steps=4, eval_every=4)
-    trainer = new_trainer([str(corpus_file)], MODEL, cfg, tmp_path / "text")
+    trainer = new_trainer(RunRequest([str(corpus_file)], MODEL, cfg, tmp_path / "text"))
     assert isinstance(list(trainer.run())[-1], Finished)
     return tmp_path / "text"

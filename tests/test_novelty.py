@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
 from chargen.config import TrainConfig
+from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer
 from chargen.views.novelty import SIZES, NgramIndex, TrainingText, measure, ngram_hashes, training_corpus
 
@@ -43,7 +44,7 @@ def memorised(tmp_path_factory):
     tail = "".join(np.random.default_rng(0).permutation(list(TEXT))[: len(TEXT) // 3])
     (root / "corpus.txt").write_text(TEXT * 3 + tail)
     cfg = TrainConfig(batch_size=4, seq_len=32, steps=400, lr=1e-2, warmup_steps=10, eval_every=400, val_fraction=0.1)
-    trainer = new_trainer([str(root / "corpus.txt")], {"hidden_size": 64, "embed_dim": 16}, cfg, root / "run")
+    trainer = new_trainer(RunRequest([str(root / "corpus.txt")], {"hidden_size": 64, "embed_dim": 16}, cfg, root / "run"))
     list(trainer.run())
     return root
 

@@ -1,16 +1,19 @@
+import io
 import os
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from chargen.store.checkpoint import save_checkpoint
+from chargen.store.checkpoint import write_payload
 from chargen.cli import cli
 from chargen.config import ModelConfig, SamplingSettings
 from chargen.errors import ChargenError
 from chargen.model.charrnn import CharRNN
-from chargen.generate.repl import COMMANDS, parse_command
+import chargen.generate.repl as repl_module
+from chargen.generate.repl import COMMAND_TABLE, COMMANDS, Repl, ReplSettings, parse_command
 from chargen.generate.sample import Sampler, StepModel
 from chargen.data.vocab import Vocab
 
@@ -23,7 +26,7 @@ def checkpoint(tmp_path):
     config = ModelConfig(vocab_size=VOCAB.size, hidden_size=16, embed_dim=4)
     model = CharRNN(config)
     path = tmp_path / "m.pt"
-    save_checkpoint(path, {"model_config": vars(config).copy(), "vocab": VOCAB.chars, "weights": model.state_dict(),
+    write_payload(path, {"model_config": vars(config).copy(), "vocab": VOCAB.chars, "weights": model.state_dict(),
                            "corpus": {"sources": ["letters.txt"]}, "position": {"best_val_loss": 1.0}})
     return path, StepModel(config, model.state_dict())
 
@@ -118,6 +121,28 @@ def test_parse_command_knows_every_command():
         assert parse_command(f":{name} x")[0] == name
     with pytest.raises(ChargenError):
         parse_command(":nope")
+
+
+def test_help_lists_every_command_of_the_table_with_its_argument_and_description(checkpoint):
+    path, _ = checkpoint
+    result = repl(path, ":help\n")
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    for command in COMMAND_TABLE:
+        usage = f":{command.name} {command.arg}".rstrip()
+        assert any(usage in line and line.rstrip().endswith(command.help) for line in lines), command.name
+
+
+def test_every_command_of_the_table_is_dispatched_to_its_own_handler(checkpoint, monkeypatch):
+    _, model = checkpoint
+    calls = []
+    table = tuple(replace(c, run=lambda session, arg, name=c.name: calls.append((name, arg))) for c in COMMAND_TABLE)
+    monkeypatch.setattr(repl_module, "COMMAND_TABLE", table)
+    session = Repl(model, VOCAB, ReplSettings(SamplingSettings()), "test", stdin=io.StringIO(), stdout=io.StringIO(),
+                   stderr=io.StringIO(), interactive=False)
+    for name in COMMANDS:
+        assert session.handle(f":{name.upper()}  an argument ")
+    assert calls == [(name, "an argument") for name in COMMANDS]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from chargen.train import budget, loop, loss
+from chargen.train import budget, loop, loss, saves
 
 from chargen.model import device
 
@@ -12,6 +12,7 @@ from chargen.store import runs
 from chargen.store.checkpoint import load_checkpoint
 from chargen.config import TrainConfig
 from chargen.errors import ChargenError
+from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer, resume_trainer
 from chargen.train.reports import Evaluated, Finished, Note, Step
 from chargen.train.schedule import learning_rate
@@ -25,7 +26,7 @@ def make(corpus_file, run_dir, model=None, **train_options):
     # On the CPU: bitwise resume with dropout between layers is a CPU promise (cuDNN keeps that dropout's
     # generator to itself; tests/test_gpu.py covers cuda).
     cfg = TrainConfig(**{**TINY_TRAIN, "steps": STEPS, "device": "cpu", **train_options})
-    return new_trainer([str(corpus_file)], {**TINY_MODEL, "dropout": 0.2, **(model or {})}, cfg, run_dir)
+    return new_trainer(RunRequest([str(corpus_file)], {**TINY_MODEL, "dropout": 0.2, **(model or {})}, cfg, run_dir))
 
 
 def run_to_end(trainer, stop_after=None):
@@ -36,7 +37,7 @@ def run_to_end(trainer, stop_after=None):
 
 
 def weights(run_dir):
-    return load_checkpoint(run_dir / runs.LATEST)["weights"]
+    return load_checkpoint(run_dir / runs.LATEST).weights
 
 
 def test_training_lowers_the_loss_and_writes_the_run_folder(corpus_file, tmp_path):
@@ -79,9 +80,8 @@ def test_eval_chars_evaluates_a_part_of_the_validation_text_and_says_how_much(co
 def test_overfits_a_tiny_corpus(tmp_path):
     path = tmp_path / "tiny.txt"
     path.write_text("hello world, " * 40)
-    trainer = new_trainer([str(path)], {"hidden_size": 32, "embed_dim": 8},
-                          TrainConfig(batch_size=2, seq_len=16, steps=150, lr=2e-2, warmup_steps=5,
-                                      eval_every=25, val_fraction=0.0), tmp_path / "run")
+    trainer = new_trainer(RunRequest([str(path)], {"hidden_size": 32, "embed_dim": 8}, TrainConfig(batch_size=2, seq_len=16, steps=150, lr=2e-2, warmup_steps=5,
+                                      eval_every=25, val_fraction=0.0), tmp_path / "run"))
     final = [r for r in run_to_end(trainer) if isinstance(r, Evaluated)][-1]
     assert final.train_loss < 0.1
 
@@ -91,8 +91,8 @@ def test_resume_from_any_save_point_is_bitwise_identical(corpus_file, tmp_path, 
     run_to_end(make(corpus_file, tmp_path / "whole"))
     interrupted = make(corpus_file, tmp_path / "split")
     assert run_to_end(interrupted, stop_after=stop_at)[-1].reason == "interrupted"
-    assert load_checkpoint(tmp_path / "split" / runs.LATEST)["position"]["step"] == stop_at
-    resumed = resume_trainer(tmp_path / "split", {})
+    assert load_checkpoint(tmp_path / "split" / runs.LATEST).position.step == stop_at
+    resumed = resume_trainer(RunRequest.resuming(tmp_path / "split"))
     assert resumed.pos.step == stop_at
     run_to_end(resumed)
     whole, split = weights(tmp_path / "whole"), weights(tmp_path / "split")
@@ -109,12 +109,12 @@ def test_bf16_training_learns_keeps_fp32_weights_and_resumes_bitwise(corpus_file
     evals = [r for r in run_to_end(whole) if isinstance(r, Evaluated)]
     assert evals[-1].val_loss < math.log(whole.corpus.vocab.size) - 0.5
     saved = load_checkpoint(tmp_path / "whole" / runs.LATEST)
-    assert all(w.dtype == torch.float32 for w in saved["weights"].values())
-    assert all(s.dtype == torch.float32 for s in whole.state)  # the carried state too, whatever autocast made
+    assert all(w.dtype == torch.float32 for w in saved.weights.values())
+    assert all(s.dtype == torch.float32 for s in whole.train.state)  # the carried state too, whatever autocast made
     run_to_end(make(corpus_file, tmp_path / "split", precision="bf16", lr=1e-2), stop_after=13)
-    run_to_end(resume_trainer(tmp_path / "split", {}))
+    run_to_end(resume_trainer(RunRequest.resuming(tmp_path / "split")))
     split = weights(tmp_path / "split")
-    assert all(torch.equal(saved["weights"][k], split[k]) for k in split)
+    assert all(torch.equal(saved.weights[k], split[k]) for k in split)
 
 
 def test_bf16_without_hardware_support_is_refused_with_the_fix(corpus_file, tmp_path, monkeypatch):
@@ -129,35 +129,35 @@ def test_a_bf16_run_resumed_without_bf16_goes_on_in_fp32_and_says_so(corpus_file
 
     run_to_end(make(corpus_file, tmp_path / "run", steps=4))
     path = tmp_path / "run" / runs.LATEST
-    payload = load_checkpoint(path)
-    payload["train_config"]["precision"] = "bf16"  # as if trained on a machine with bf16
-    save_checkpoint(path, payload)
+    saved = load_checkpoint(path)
+    saved.train_config.precision = "bf16"  # as if trained on a machine with bf16
+    save_checkpoint(path, saved)
     monkeypatch.setattr(device, "usable_precisions", lambda where: ["fp32"])
-    resumed = resume_trainer(tmp_path / "run", {"steps": 8})
+    resumed = resume_trainer(RunRequest.resuming(tmp_path / "run", {"steps": 8}))
     assert resumed.cfg.precision == "fp32" and any("continues in fp32" in n for n in resumed.notes)
     assert run_to_end(resumed)[-1].step == 8
 
 
 def test_a_checkpoint_of_the_first_format_still_resumes(corpus_file, tmp_path):
     """Runs saved by chargen 0.1 (format 1: one process's generators at the top level, no character count)."""
-    from chargen.store.checkpoint import save_checkpoint
+    from chargen.store.checkpoint import read_payload, write_payload
 
     run_to_end(make(corpus_file, tmp_path / "run", steps=4))
     path = tmp_path / "run" / runs.LATEST
-    payload = load_checkpoint(path)
+    payload = read_payload(path)
     rng = payload["resume"].pop("rng")[0]
     payload["resume"].update(torch_rng=rng["torch"], cuda_rng=rng["cuda"], python_rng=rng["python"])
     for key in ("world_size",):
         payload.pop(key)
     payload["position"].pop("chars")
     payload["train_config"].pop("lines")
-    save_checkpoint(path, payload)
-    assert run_to_end(resume_trainer(tmp_path / "run", {"steps": 8}))[-1].step == 8
+    write_payload(path, payload)
+    assert run_to_end(resume_trainer(RunRequest.resuming(tmp_path / "run", {"steps": 8})))[-1].step == 8
 
 
 def test_steps_may_be_raised_on_resume(corpus_file, tmp_path):
     run_to_end(make(corpus_file, tmp_path / "run", steps=8))
-    again = resume_trainer(tmp_path / "run", {"steps": 12})
+    again = resume_trainer(RunRequest.resuming(tmp_path / "run", {"steps": 12}))
     reports = run_to_end(again)
     assert reports[-1].step == 12 and again.pos.total_steps == 12
 
@@ -165,15 +165,15 @@ def test_steps_may_be_raised_on_resume(corpus_file, tmp_path):
 def test_resume_refuses_conflicting_model_and_recipe_options(corpus_file, tmp_path):
     run_to_end(make(corpus_file, tmp_path / "run", steps=4))
     with pytest.raises(ChargenError, match=r"--hidden-size 32 \(the run has 24\); --lr 0.5 \(the run has 0.002\)"):
-        resume_trainer(tmp_path / "run", {"hidden_size": 32, "lr": 0.5})
+        resume_trainer(RunRequest.resuming(tmp_path / "run", {"hidden_size": 32, "lr": 0.5}))
 
 
 def test_resume_on_a_changed_corpus_needs_the_flag(corpus_file, tmp_path):
     run_to_end(make(corpus_file, tmp_path / "run", steps=4))
     corpus_file.write_text(corpus_file.read_text()[::-1])  # same characters, other text
     with pytest.raises(ChargenError, match="corpus changed since step 4.*--allow-corpus-change"):
-        resume_trainer(tmp_path / "run", {"steps": 8})
-    trainer = resume_trainer(tmp_path / "run", {"steps": 8}, allow_corpus_change=True)
+        resume_trainer(RunRequest.resuming(tmp_path / "run", {"steps": 8}))
+    trainer = resume_trainer(RunRequest.resuming(tmp_path / "run", {"steps": 8}, allow_corpus_change=True))
     assert run_to_end(trainer)[-1].step == 8
 
 
@@ -181,7 +181,7 @@ def test_resume_onto_text_with_new_characters_is_refused(corpus_file, tmp_path):
     run_to_end(make(corpus_file, tmp_path / "run", steps=4))
     corpus_file.write_text(corpus_file.read_text() + "§")
     with pytest.raises(ChargenError, match="vocabulary lacks, 1 character: '§'"):
-        resume_trainer(tmp_path / "run", {}, allow_corpus_change=True)
+        resume_trainer(RunRequest.resuming(tmp_path / "run", allow_corpus_change=True))
 
 
 def test_a_second_process_cannot_train_the_same_run(corpus_file, tmp_path):
@@ -226,9 +226,9 @@ def test_persistent_divergence_rolls_back_then_stops_with_a_message(corpus_file,
         for r in trainer.run():
             if isinstance(r, Note):
                 notes.append(r.message)
-    assert sum("rolled back to step 8" in n for n in notes) == loop.MAX_ROLLBACKS
+    assert sum("rolled back to step 8" in n for n in notes) == saves.MAX_ROLLBACKS
     saved = load_checkpoint(tmp_path / "run" / runs.LATEST)
-    assert saved["position"]["step"] == 8 and all(torch.isfinite(w).all() for w in saved["weights"].values())
+    assert saved.position.step == 8 and all(torch.isfinite(w).all() for w in saved.weights.values())
 
 
 def test_a_failed_save_names_the_cause_and_the_intact_step(corpus_file, tmp_path, monkeypatch):
@@ -249,7 +249,7 @@ def test_a_failed_save_names_the_cause_and_the_intact_step(corpus_file, tmp_path
     monkeypatch.setattr(chargen.store.checkpoint.torch, "save", save)
     with pytest.raises(ChargenError, match="disk full while saving step 8 .*the checkpoint from step 4 is intact"):
         list(trainer.run())
-    assert load_checkpoint(tmp_path / "run" / runs.LATEST)["position"]["step"] == 4
+    assert load_checkpoint(tmp_path / "run" / runs.LATEST).position.step == 4
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor():
@@ -268,8 +268,7 @@ def fake_clock(monkeypatch):
 
 
 def test_a_minutes_budget_is_calibrated_into_steps(corpus_file, tmp_path, fake_clock):
-    trainer = new_trainer([str(corpus_file)], TINY_MODEL,
-                          TrainConfig(**{**TINY_TRAIN, "minutes": 0.01, "eval_every": 40}), tmp_path / "run")
+    trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, TrainConfig(**{**TINY_TRAIN, "minutes": 0.01, "eval_every": 40}), tmp_path / "run"))
     reports = run_to_end(trainer)
     assert any("minutes is about" in r.message for r in reports if isinstance(r, Note))
     steps = [r for r in reports if isinstance(r, Step)]
@@ -285,8 +284,7 @@ def test_metrics_newer_than_the_resume_point_are_dropped(tmp_path):
 
 
 def test_a_time_budget_run_resumes_to_its_planned_step_count(corpus_file, tmp_path, fake_clock):
-    trainer = new_trainer([str(corpus_file)], TINY_MODEL,
-                          TrainConfig(**{**TINY_TRAIN, "minutes": 0.01, "eval_every": 40}), tmp_path / "run")
+    trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, TrainConfig(**{**TINY_TRAIN, "minutes": 0.01, "eval_every": 40}), tmp_path / "run"))
     planned = {}
 
     def stop():
@@ -295,7 +293,7 @@ def test_a_time_budget_run_resumes_to_its_planned_step_count(corpus_file, tmp_pa
 
     reports = list(trainer.run(stop))
     assert reports[-1].reason == "interrupted"
-    resumed = resume_trainer(tmp_path / "run", {})
+    resumed = resume_trainer(RunRequest.resuming(tmp_path / "run"))
     assert resumed.minutes is None and resumed.pos.total_steps == planned["total"]
     assert run_to_end(resumed)[-1].step == planned["total"]
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from chargen.cli import cli
 from chargen.config import TrainConfig
+from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer
 from chargen.views.neurons import correlations, text_features
 
@@ -30,7 +31,7 @@ def trained(tmp_path_factory):
     corpus = root / "corpus.txt"
     corpus.write_text((TEXT + HOSTILE) * 3)
     cfg = TrainConfig(batch_size=4, seq_len=32, steps=60, lr=1e-2, warmup_steps=5, eval_every=20, val_fraction=0.2)
-    trainer = new_trainer([str(corpus)], {"hidden_size": 32, "embed_dim": 8}, cfg, root / "checkpoints" / "<b>&run")
+    trainer = new_trainer(RunRequest([str(corpus)], {"hidden_size": 32, "embed_dim": 8}, cfg, root / "checkpoints" / "<b>&run"))
     list(trainer.run())
     return root, root / "checkpoints" / "<b>&run"
 
@@ -106,7 +107,7 @@ def test_a_unit_that_is_the_quote_feature_is_found_with_correlation_one():
 
 def test_gates_are_for_lstms(tmp_path, corpus_file):
     cfg = TrainConfig(batch_size=4, seq_len=16, steps=4, eval_every=4)
-    list(new_trainer([str(corpus_file)], {"cell": "gru", "hidden_size": 8}, cfg, tmp_path / "gru").run())
+    list(new_trainer(RunRequest([str(corpus_file)], {"cell": "gru", "hidden_size": 8}, cfg, tmp_path / "gru")).run())
     result = chargen("neurons", "-c", tmp_path / "gru", "--text", "All:", "--gates")
     assert result.exit_code == 1 and "--gates is for LSTM models" in result.stderr
 

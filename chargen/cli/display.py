@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from chargen.train.loss import LN2
+from chargen.units import LN2
 from chargen.train.reports import Evaluated, Finished, Note, Report, Started, Step
 
 PLAIN_EVERY_S = 10.0  # without a terminal, a progress line this often

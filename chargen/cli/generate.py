@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from chargen.cli import checked, checkpoint_dir_option, checkpoint_option, cli, sampling_options, write_stream
-from chargen.config import ModelConfig, check_length, unescape
+from chargen.config import SamplingSettings, check_length, unescape
 from chargen.errors import ChargenError
 def _check_terminal_can_show(vocab_chars: str) -> None:
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
@@ -34,21 +34,21 @@ def device_option(f):
                              "model where there is a GPU and takes the faster.")(f)
 
 
-def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, device: str = "auto"):
-    """(payload, step model, Vocab) from a checkpoint spec; the step model runs on `device`."""
+def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, settings: SamplingSettings, seed: int | None,
+                      batch_size: int = 1, device: str = "auto"):
+    """(checkpoint, sampler) from a checkpoint spec; the sampler's step model runs on `device`."""
+    from chargen.generate.sample import sampler_for
+    from chargen.model.device import resolve_device
     from chargen.store import runs
     from chargen.store.checkpoint import load_checkpoint
-    from chargen.generate.cudastep import fastest_step_model
-    from chargen.model.device import resolve_device
-    from chargen.data.vocab import Vocab
 
     if device != "auto":
         device = str(resolve_device(device))  # one clear line for a GPU that is not there
         if device != "cpu" and not device.startswith("cuda"):
             raise ChargenError(f"--device {device}: generation runs on cpu or cuda")
-    payload = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
-    config = ModelConfig.saved(payload["model_config"])
-    return payload, fastest_step_model(config, payload["weights"], device), Vocab(payload["vocab"])
+    saved = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
+    _check_terminal_can_show(saved.vocab.chars)
+    return saved, sampler_for(saved, settings, seed, batch_size, device)
 
 
 @cli.command()
@@ -72,16 +72,10 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
     stderr how many were in its training set, in its validation set, and new; --length is then the
     longest an item may grow.
     """
-    from chargen.store.checkpoint import line_mode
-    from chargen.config import SamplingSettings
-    from chargen.generate.sample import Sampler
-
-    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir, device)
-    _check_terminal_can_show(vocab.chars)
-    settings = SamplingSettings(temperature, top_k, top_p)
-    sampler = Sampler(model, vocab, settings, seed=seed, batch_size=num_samples)
-    if line_mode(payload):
-        _sample_items(payload, sampler, prime, length, num_samples, new_only)
+    saved, sampler = load_for_sampling(checkpoint, checkpoint_dir, SamplingSettings(temperature, top_k, top_p), seed,
+                                       num_samples, device)
+    if saved.lines:
+        _sample_items(saved, sampler, prime, length, num_samples, new_only)
         return
     if new_only:
         raise ChargenError("--new-only is for line-mode models (trained with --lines), whose samples are items")
@@ -97,13 +91,13 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
         click.echo(("\n" if i else "") + prime + text)
 
 
-def _sample_items(payload, sampler, prime: str, length: int, count: int, new_only: bool) -> None:
+def _sample_items(saved, sampler, prime: str, length: int, count: int, new_only: bool) -> None:
     """Complete items, one per line; a tally of where they come from on stderr."""
     from chargen.views.novelty import ItemSets
     from chargen.generate.sample import generate_items
 
     try:
-        known = ItemSets.of(payload)
+        known = ItemSets.of(saved)
     except ChargenError as e:
         if new_only:
             raise
@@ -143,14 +137,10 @@ def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length, de
     line-mode model, each line typed is the beginning of an item, completed to the item's end (an
     empty line asks for a whole new item).
     """
-    from chargen.store.checkpoint import line_mode
-    from chargen.config import SamplingSettings
     from chargen.generate.repl import Repl, ReplSettings, describe_model
 
-    payload, model, vocab = load_for_sampling(checkpoint, checkpoint_dir, device)
-    _check_terminal_can_show(vocab.chars)
-    items = line_mode(payload)
-    settings = ReplSettings(SamplingSettings(temperature, top_k, top_p), length=length, seed=seed, items=items)
-    name = Path(payload.get("corpus", {}).get("sources", ["model"])[0]).stem
-    description = describe_model(name, model.config, payload["position"].get("best_val_loss"), items)
-    raise click.exceptions.Exit(Repl(model, vocab, settings, description).run())
+    sampling = SamplingSettings(temperature, top_k, top_p)
+    saved, sampler = load_for_sampling(checkpoint, checkpoint_dir, sampling, seed, device=device)
+    settings = ReplSettings(sampling, length=length, seed=seed, items=saved.lines)
+    description = describe_model(saved.name, saved.model_config, saved.position.best_val_loss, saved.lines)
+    raise click.exceptions.Exit(Repl(sampler.model, saved.vocab, settings, description).run())

@@ -17,10 +17,10 @@ from chargen.errors import ChargenError
 def info(checkpoint, checkpoint_dir, as_json):
     """Describe a checkpoint: model, vocabulary, corpus, progress and a digest of its weights."""
     from chargen.store import runs
-    from chargen.store.checkpoint import facts, fact_text, load_checkpoint
+    from chargen.store.checkpoint import fact_text, load_checkpoint
 
     path = runs.find_checkpoint(checkpoint, checkpoint_dir)
-    record = facts(path, load_checkpoint(path))
+    record = load_checkpoint(path).facts(path)
     if as_json:
         click.echo(json.dumps(record, indent=2, ensure_ascii=False))
         return
@@ -40,28 +40,27 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
     """Measure how well a model predicts TEXTFILE: nats/char, bits/char and perplexity."""
     import torch
 
-    from chargen.store import runs
-    from chargen.store.checkpoint import line_mode, load_checkpoint
     from chargen.data.corpus import read_text
-    from chargen.data.streams import eval_windows
     from chargen.data.items import all_item_batches
-    from chargen.train.loss import LN2, loss_sum
+    from chargen.data.streams import eval_windows
+    from chargen.data.vocab import describe_chars
     from chargen.model.charrnn import CharRNN
-    from chargen.data.vocab import Vocab
+    from chargen.store import runs
+    from chargen.store.checkpoint import load_checkpoint
+    from chargen.train.loss import loss_sum
+    from chargen.units import LN2
 
     path = runs.find_checkpoint(checkpoint, checkpoint_dir)
-    payload = load_checkpoint(path)
-    vocab = Vocab(payload["vocab"])
+    saved = load_checkpoint(path)
+    vocab = saved.vocab
     text = read_text(textfile, encoding)
     if len(text) < 2:
         raise ChargenError(f"{textfile} has {len(text)} characters; it needs at least 2 to evaluate")
     if missing := vocab.unknown(text):
-        from chargen.data.vocab import describe_chars
-
         raise ChargenError(f"{textfile} has characters the model never saw, {describe_chars(missing)}")
     ids = vocab.encode(text)
-    model = CharRNN.from_checkpoint(payload)
-    if line_mode(payload):  # every line an item, from the start state, its end predicted too
+    model = CharRNN.trained(saved.model_config, saved.weights)
+    if saved.lines:  # every line an item, from the start state, its end predicted too
         batches, carry = all_item_batches(ids, vocab), False
     else:  # one text, the state carried from the first character to the last
         batches, carry = eval_windows(ids, batch_size=1, seq_len=1024), True

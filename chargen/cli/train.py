@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import click
@@ -13,10 +13,7 @@ import click
 from chargen.cli import ARGV_KEY, EXIT_INTERRUPTED, checkpoint_dir_option, cli, default_of, write_stream
 from chargen.config import CELLS, DEFAULT_MINUTES, INITS, PRECISIONS, ModelConfig, TrainConfig, flag
 from chargen.errors import ChargenError
-
-BUNDLED_CORPUS = "shakespeare.txt"  # in the package chargen.corpora (the top-level corpora/ folder)
-MODEL_OPTIONS = ("cell", "layers", "hidden_size", "embed_dim", "dropout", "init")
-TRAIN_OPTIONS = tuple(f.name for f in fields(TrainConfig))
+from chargen.train.request import MODEL_OPTIONS, RunRequest
 
 
 def _opt(name: str, cls, help: str, type=None, **kw):
@@ -96,50 +93,43 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
 
     require(list(logs))
     given = {k: v for k, v in options.items() if v is not None}
-    if plan_only:
-        if resume is not None:
-            raise ChargenError("--plan shows a new run's settings; a resumed run keeps its own (chargen info shows them)")
-        from chargen.store.runs import find_checkpoint
+    if plan_only and resume is not None:
+        raise ChargenError("--plan shows a new run's settings; a resumed run keeps its own (chargen info shows them)")
 
-        parent = find_checkpoint(init_from, checkpoint_dir) if init_from else None
-        _show_plan(list(corpus), given, encoding, max_vocab, parent, nproc or 1, quiet)
+    def request(group) -> RunRequest:
+        """The run asked for; under torchrun every process names the same run folder."""
+        from chargen.data.corpus import bundled_corpus
+        from chargen.store import runs
+
+        if resume is not None:
+            asked = RunRequest.from_options(list(corpus), given, encoding=encoding, resume=True,
+                                            allow_corpus_change=allow_corpus_change, init_from=init_from)
+            return replace(asked, run_dir=group.on_main(lambda: runs.find_run(resume or None, checkpoint_dir)))
+        paths = list(corpus) or [str(bundled_corpus())]
+        run_dir = checkpoint_dir / (name or group.broadcast(runs.new_run_name(paths)))
+        parent = group.on_main(lambda: runs.find_checkpoint(init_from, checkpoint_dir)) if init_from else None
+        return RunRequest.from_options(paths, given, run_dir=run_dir, encoding=encoding, max_vocab=max_vocab,
+                                       init_from=parent)
+
+    if plan_only:
+        _show_plan(request(distributed.Single()), bool(corpus), nproc or 1, quiet)
         return
     if nproc is not None and nproc > 1 and not distributed.launched_by_torchrun():
         argv = without_option(click.get_current_context().meta[ARGV_KEY], "--nproc")
         _exit_for(distributed.launch(nproc, argv))
     with contextlib.closing(distributed.join()) as group:
-        _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from,
-               sample_length, quiet or not group.is_main, logs, given)
+        _train(group, request(group), checkpoint_dir, sample_length, quiet or not group.is_main, logs)
 
 
-def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpus_change, init_from,
-           sample_length, quiet, logs, given) -> None:
+def _train(group, request: RunRequest, checkpoint_dir: Path, sample_length: int, quiet: bool, logs) -> None:
     from rich.console import Console
 
     from chargen.cli import display
-
+    from chargen.generate.sample import preview
     from chargen.train import launch
 
-    from chargen.store import runs
-    from chargen.train.loss import LN2
-
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    progress = _encoding_progress(console, quiet)
-    if resume is not None and init_from is not None:
-        raise ChargenError("--init-from starts a new run from a model; --resume continues a run: use one of them")
-    if resume is not None:
-        run_dir = group.on_main(lambda: runs.find_run(resume or None, checkpoint_dir))
-        trainer = launch.resume_trainer(run_dir, given, corpus_paths=list(corpus) or None, encoding=encoding,
-                                        allow_corpus_change=allow_corpus_change, progress=progress, group=group)
-    else:
-        paths = list(corpus) or [str(bundled_corpus())]
-        train_options = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
-        model_options = {k: v for k, v in given.items() if k in MODEL_OPTIONS}
-        run_dir = checkpoint_dir / (name or group.broadcast(runs.new_run_name(paths)))
-        parent = group.on_main(lambda: runs.find_checkpoint(init_from, checkpoint_dir)) if init_from else None
-        trainer = launch.new_trainer(paths, model_options, train_options, run_dir, encoding=encoding or "utf-8",
-                                     max_vocab=max_vocab, progress=progress, group=group, init_from=parent)
-
+    trainer = launch.trainer_for(request, progress=_encoding_progress(console, quiet), group=group, preview=preview)
     stop_requested = False
 
     def on_sigint(signum, frame):
@@ -164,24 +154,33 @@ def _train(group, corpus, encoding, max_vocab, checkpoint_dir, name, resume, all
             console.print(f"saved step {finished.step:,} to {finished.checkpoint}; continue with: "
                           f"{_train_command(group.world)} --resume {trainer.run_dir.name} --checkpoint-dir {checkpoint_dir}")
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
-    if not group.is_main:
-        return
+    if group.is_main:
+        _finish(trainer, finished, console, sample_length, quiet)
+
+
+def _finish(trainer, finished, console, sample_length: int, quiet: bool) -> None:
+    """The end of a run: its best loss on stderr, a sample of what it writes on stdout."""
+    from chargen.config import SamplingSettings
+    from chargen.generate.sample import Sampler, StepModel, sample_text
+    from chargen.units import LN2
+
     best = finished.best_val_loss
     summary = f"best val loss {best:.4f} nats/char ({best / LN2:.3f} bpc)" if best is not None else "done"
     if not quiet:
         console.print(f"finished at step {finished.step:,}: {summary}; checkpoints in {trainer.run_dir}")
-    if sample_length > 0:
-        if not quiet:
-            console.print(f"a sample at temperature 0.8 (more with: chargen sample -c {trainer.run_dir}):")
-        if trainer.cfg.lines:
-            click.echo(trainer.sample_text(sample_length, seed=trainer.cfg.seed))
-        else:
-            sampler = trainer.sampler(temperature=0.8, seed=trainer.cfg.seed)
-            write_stream((chars[0] for chars in sampler.stream(sample_length)))
-            click.echo()
+    if sample_length <= 0:
+        return
+    if not quiet:
+        console.print(f"a sample at temperature 0.8 (more with: chargen sample -c {trainer.run_dir}):")
+    model, vocab, seed = StepModel(trainer.model_config, trainer.model.state_dict()), trainer.corpus.vocab, trainer.cfg.seed
+    if trainer.cfg.lines:
+        click.echo(sample_text(model, vocab, sample_length, seed=seed, items=True))
+    else:
+        write_stream(chars[0] for chars in Sampler(model, vocab, SamplingSettings(0.8), seed=seed).stream(sample_length))
+        click.echo()
 
 
-def _show_plan(corpus: list[str], given: dict, encoding, max_vocab, parent, nproc: int, quiet: bool) -> None:
+def _show_plan(request: RunRequest, corpus_named: bool, nproc: int, quiet: bool) -> None:
     """What `chargen train` with these options would do, on stdout: the text, the recipe and why, and the
     command that spells out every setting (to keep a recipe, or change one choice of it)."""
     import shlex
@@ -190,11 +189,7 @@ def _show_plan(corpus: list[str], given: dict, encoding, max_vocab, parent, npro
 
     from chargen.train import launch
 
-    paths = corpus or [str(bundled_corpus())]
-    setup = launch.prepare(paths, {k: v for k, v in given.items() if k in MODEL_OPTIONS},
-                           {k: v for k, v in given.items() if k in TRAIN_OPTIONS}, encoding=encoding or "utf-8",
-                           max_vocab=max_vocab, progress=_encoding_progress(Console(stderr=True), quiet),
-                           init_from=parent, world=nproc)
+    setup = launch.prepare(request, progress=_encoding_progress(Console(stderr=True), quiet), world=nproc)
     cfg, model = setup.cfg, setup.model_config
     held_out = f"the last {cfg.val_fraction * 100:g}% held out for validation" if cfg.val_fraction else "no validation"
     click.echo(f"corpus: {len(setup.corpus):,} characters, {model.vocab_size:,} distinct, {held_out}")
@@ -205,17 +200,17 @@ def _show_plan(corpus: list[str], given: dict, encoding, max_vocab, parent, npro
                     if getattr(cfg, f.name) is not None and f.name not in ("lines", "device"))
     if cfg.device != "auto":
         settings["device"] = cfg.device
-    words = ["chargen", "train", *(corpus or [])]
+    words = ["chargen", "train", *(request.corpus if corpus_named else [])]
     if nproc > 1:
         words += ["--nproc", str(nproc)]
-    if parent is not None:
-        words += ["--init-from", str(parent)]
+    if request.init_from is not None:
+        words += ["--init-from", str(request.init_from)]
     if cfg.lines:
         words.append("--lines")
-    if encoding:
-        words += ["--encoding", encoding]
-    if max_vocab is not None:
-        words += ["--max-vocab", str(max_vocab)]
+    if request.encoding:
+        words += ["--encoding", request.encoding]
+    if request.max_vocab is not None:
+        words += ["--max-vocab", str(request.max_vocab)]
     for name, value in settings.items():
         words += [flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
     click.echo(shlex.join(words))
@@ -281,18 +276,6 @@ def _exit_for(outcome) -> None:
         raise ChargenError(f"process {outcome.failed_rank} of the job {how} and the others were stopped; "
                            "the last saved checkpoint is intact, resume with --resume")
     raise click.exceptions.Exit(0)
-
-
-def bundled_corpus() -> Path:
-    from importlib.resources import files
-
-    try:
-        path = Path(str(files("chargen.corpora") / BUNDLED_CORPUS))
-    except ModuleNotFoundError:
-        path = None
-    if path is None or not path.is_file():
-        raise ChargenError(f"the bundled corpus {BUNDLED_CORPUS} is not installed; name a corpus to train on")
-    return path
 
 
 def _encoding_progress(console, quiet: bool):

@@ -39,27 +39,26 @@ def text_options(f):
 
 
 def _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit):
-    """(path, payload, the text to look at): FILE, --text, or else the start of the run's validation text."""
+    """(path, checkpoint, the text to look at): FILE, --text, or else the start of the run's validation text."""
+    from chargen.data.corpus import read_text
     from chargen.store import runs
     from chargen.store.checkpoint import load_checkpoint
-    from chargen.data.corpus import read_text
-    from chargen.views.novelty import training_corpus
+    from chargen.views.novelty import validation_text
 
     if file is not None and typed is not None:
         raise ChargenError("give a FILE or --text, not both")
     path = runs.find_checkpoint(checkpoint, checkpoint_dir)
-    payload = load_checkpoint(path)
+    checkpoint = load_checkpoint(path)
     if typed is not None:
         text = typed
     elif file is not None:
         text = read_text(file, encoding)
     else:
-        corpus = training_corpus(payload)
-        val = corpus.split(payload["train_config"]["val_fraction"])[1]
+        val = validation_text(checkpoint)
         if not len(val):
             raise ChargenError("the run has no validation text to look at; give a FILE or --text")
-        text = corpus.vocab.decode(val[:limit])
-    return path, payload, text[:limit]
+        text = checkpoint.vocab.decode(val[:limit])
+    return path, checkpoint, text[:limit]
 
 
 def _write_page(html: str, out: Path) -> None:
@@ -84,18 +83,14 @@ def heatmap(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, 
     Surprise is -log2 of the probability the model gave the character; per line and in total it is
     bits per character. Without FILE or --text: the start of the run's validation text.
     """
-    from chargen.store.checkpoint import line_mode
-    from chargen.config import ModelConfig
-    from chargen.views.page import page
     from chargen.generate.sample import StepModel
+    from chargen.views.page import page
     from chargen.views.sections import surprise_section
     from chargen.views.surprise import surprise
     from chargen.views.terminal import show_surprise
-    from chargen.data.vocab import Vocab
 
-    path, payload, text = _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit)
-    model = StepModel(ModelConfig.saved(payload["model_config"]), payload["weights"])
-    found = surprise(model, Vocab(payload["vocab"]), text, items=line_mode(payload))
+    path, saved, text = _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit)
+    found = surprise(StepModel(saved.model_config, saved.weights), saved.vocab, text, items=saved.lines)
     show_surprise(_stdout(), found, places)
     if html_out:
         _write_page(page(f"Surprise: {path}", [surprise_section(found, places=places)]), html_out)
@@ -128,18 +123,15 @@ def neurons(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, 
     (inside quotes, bracket depth, position in the line, start of a word, after a newline, and
     indentation for code), each listed with its correlation; --cells picks them by hand.
     """
-    from chargen.store.checkpoint import line_mode
-    from chargen.config import ModelConfig
     from chargen.model.equations import Network
     from chargen.views.neurons import activations, gate_saturation, trackers
     from chargen.views.page import page
     from chargen.views.sections import gates_section, mean_activation_rows, neurons_section, tracker_label
     from chargen.views.terminal import show_gates, show_neurons
-    from chargen.data.vocab import Vocab
 
-    path, payload, text = _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit)
-    config = ModelConfig.saved(payload["model_config"])
-    acts = activations(Network(config, payload["weights"]), Vocab(payload["vocab"]), text, layer, line_mode(payload))
+    path, saved, text = _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit)
+    config = saved.model_config
+    acts = activations(Network(config, saved.weights), saved.vocab, text, layer, saved.lines)
     if cells:
         if bad := [c for c in cells if not 0 <= c < config.hidden_size]:
             raise ChargenError(f"--cells: the layer has cells 0 to {config.hidden_size - 1}, not {bad[0]}")
@@ -176,7 +168,7 @@ def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, out, as_j
     Trains each cell briefly on CORPUS (default: the bundled Shakespeare). Reach: the k at which the
     gradient has fallen to 1% of its size at k = 0.
     """
-    from chargen.cli.train import bundled_corpus
+    from chargen.data.corpus import bundled_corpus
     from chargen.views.figures import check_output, gradflow_figure
     from chargen.views.gradflow import flows_json, gradient_flow
     from chargen.views.terminal import show_gradflow
@@ -209,7 +201,7 @@ def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, out, as_j
 def plot(run_names, checkpoint_dir, x_axis, bits, out):
     """Training and validation loss of one or more runs (default: the most recent) on one chart."""
     from chargen.store import runs
-    from chargen.train.loss import LN2
+    from chargen.units import LN2
 
     folders = [runs.find_run(n, checkpoint_dir) for n in run_names] or [runs.latest_run(checkpoint_dir)]
     curves, notes = [], []
@@ -255,14 +247,13 @@ def novelty(checkpoint, checkpoint_dir, count, length, temperature, seed, as_jso
     """
     import json
 
+    from chargen.config import check_temperature
     from chargen.store import runs
     from chargen.store.checkpoint import load_checkpoint
-    from chargen.config import check_temperature
     from chargen.views.novelty import measure
 
     check_temperature(temperature)
-    payload = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
-    found = measure(payload, count, length, temperature, seed)
+    found = measure(load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir)), count, length, temperature, seed)
     note = f"{count} samples of up to {length:,} characters at temperature {temperature:g}, seed {seed}."
     if as_json:
         def shares(c):

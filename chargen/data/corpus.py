@@ -272,3 +272,18 @@ def _read_cache(cache: Path, entry: str) -> tuple[Vocab, np.ndarray] | None:
         return Vocab(meta["vocab"]), ids
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+BUNDLED_CORPUS = "shakespeare.txt"  # in the package chargen.corpora (the top-level corpora/ folder)
+
+
+def bundled_corpus() -> Path:
+    from importlib.resources import files
+
+    try:
+        path = Path(str(files("chargen.corpora") / BUNDLED_CORPUS))
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise ChargenError(f"the bundled corpus {BUNDLED_CORPUS} is not installed; name a corpus to train on")
+    return path

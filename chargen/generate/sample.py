@@ -10,12 +10,16 @@ the training model's distribution to float tolerance (tests check it).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from chargen.errors import ChargenError
 from chargen.config import ModelConfig, SamplingSettings
 from chargen.data.vocab import ITEM_BOUNDARY, Vocab, describe_chars
+from chargen.errors import ChargenError
+
+if TYPE_CHECKING:
+    from chargen.store.checkpoint import Checkpoint
 
 
 def next_ids(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Generator) -> np.ndarray:
@@ -205,3 +209,35 @@ def generate_items(sampler: Sampler, prime: str = "", max_length: int = 200) -> 
     sampler.feed(ITEM_BOUNDARY + prime)
     columns = zip(*sampler.stream(max_length, stop=ITEM_BOUNDARY))
     return [prime + "".join(chars).removesuffix(ITEM_BOUNDARY) for chars in columns]
+
+
+def sampler_for(checkpoint: Checkpoint, settings: SamplingSettings = SamplingSettings(), seed: int | None = None,
+                batch_size: int = 1, device: str = "cpu") -> Sampler:
+    """A checkpoint's model, ready to generate: B sequences drawn with `settings` from a generator seeded
+    with `seed`. `device` cpu runs the NumPy step model; cuda[:N] or auto may run it on a GPU
+    (chargen.generate.cudastep)."""
+    if device == "cpu":
+        model = StepModel(checkpoint.model_config, checkpoint.weights)
+    else:
+        from chargen.generate.cudastep import fastest_step_model
+
+        model = fastest_step_model(checkpoint.model_config, checkpoint.weights, device)
+    return Sampler(model, checkpoint.vocab, settings, seed=seed, batch_size=batch_size)
+
+
+def sample_text(model: StepModel, vocab: Vocab, length: int = 160, temperature: float = 0.8,
+                seed: int | None = None, items: bool = False) -> str:
+    """What a model writes: `length` characters, or for a line-mode model whole items, one per line,
+    until about that many characters."""
+    settings = SamplingSettings(temperature)
+    if not items:
+        return "".join(chars[0] for chars in Sampler(model, vocab, settings, seed=seed).stream(length))
+    sampler, found = Sampler(model, vocab, settings, seed=seed, batch_size=8), []
+    while sum(len(item) + 1 for item in found) < length:
+        found += generate_items(sampler, max_length=length)
+    return "\n".join(found)
+
+
+def preview(config: ModelConfig, vocab: Vocab, weights: dict, seed: int, items: bool) -> str:
+    """What a model in training writes now, for the log (chargen.train.loop.Preview)."""
+    return sample_text(StepModel(config, weights), vocab, seed=seed, items=items)

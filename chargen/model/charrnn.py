@@ -70,10 +70,10 @@ class CharRNN(nn.Module):
         self.head.bias.copy_((smoothed / smoothed.sum()).log().to(self.head.bias.dtype))
 
     @classmethod
-    def from_checkpoint(cls, payload: dict) -> CharRNN:
-        """The model a loaded checkpoint holds, in evaluation mode."""
-        model = cls(ModelConfig.saved(payload["model_config"]))
-        model.load_state_dict(payload["weights"])
+    def trained(cls, config: ModelConfig, weights: dict[str, torch.Tensor]) -> CharRNN:
+        """A model with trained weights (a checkpoint's), in evaluation mode."""
+        model = cls(config)
+        model.load_state_dict(weights)
         return model.eval()
 
     def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:

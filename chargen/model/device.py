@@ -84,3 +84,11 @@ def set_arithmetic(precision: str, device: torch.device) -> None:
     torch.backends.cudnn.allow_tf32 = precision == "tf32"
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+
+
+def training_device(name: str, precision: str, local_rank: int = 0) -> torch.device:
+    """The device a run trains on (`resolve_device`), checked for `precision` and set up for it."""
+    device = resolve_device(name, local_rank)
+    check_precision(precision, device)
+    set_arithmetic(precision, device)
+    return device

@@ -1,29 +1,141 @@
-"""Self-contained checkpoints: safely loaded, verified, atomically written.
+"""Self-contained checkpoints: a typed record, safely loaded, verified, atomically written.
 
-A checkpoint is one torch zip file holding only tensors and plain Python values: the model config,
-the vocabulary, the weights and their SHA-256, and (for resuming) the training state. It is loaded
-with `weights_only=True`, so no code in a file ever runs, and it is written to a temporary file in
-the same folder, fsynced and renamed over the old one, so a crash never leaves a half-written file.
+On disk a checkpoint is one torch zip file holding only tensors and plain Python values: the model
+config, the vocabulary, the weights and their SHA-256, and (for resuming) the training state. It is
+loaded with `weights_only=True`, so no code in a file ever runs, and written through a temporary file
+renamed over the old one, so a crash never leaves a half-written file. In memory it is a `Checkpoint`;
+this module is the one place that knows the file's keys, and where older formats are converted.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import math
-import os
 import pickle
 import zipfile
 import zlib
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from chargen import __version__
+from chargen.config import ModelConfig, TrainConfig
+from chargen.data.vocab import Vocab
 from chargen.errors import ChargenError
+from chargen.store.files import write_atomically
 
 FORMAT_VERSION = 2  # 2: several processes' generators, line mode, a parent model; version 1 files still load
-TMP_MARKER = ".tmp-"  # temporary files are named .<name>.tmp-<pid> beside their target
+
+
+@dataclass
+class Position:
+    """Where training is: everything besides weights and optimizer that a resume needs."""
+
+    step: int = 0
+    epoch: int = 0
+    window: int = 0
+    total_steps: int | None = None
+    best_val_loss: float | None = None
+    lr_scale: float = 1.0  # halved at each rollback after divergence
+    rollbacks: int = 0
+    elapsed_s: float = 0.0  # training wall time before this process
+    chars: int = 0  # characters trained on so far (all processes)
+
+
+@dataclass
+class CorpusFacts:
+    """What a run was trained on: enough to find the text again and to notice that it changed."""
+
+    sources: list[str]
+    sha256: str = ""
+    encoding: str = "utf-8"
+    chars: int = 0
+
+
+@dataclass
+class ResumeState:
+    """What continues a run bit for bit, besides the weights and the position."""
+
+    optimizer: dict[str, Any]
+    state: list[torch.Tensor]  # each (L, world x B, H): every process's streams side by side
+    rng: list[dict[str, Any]]  # one per process: its "torch", "cuda" and "python" generator states
+
+
+@dataclass
+class Checkpoint:
+    model_config: ModelConfig
+    vocab: Vocab
+    weights: dict[str, torch.Tensor]
+    corpus: CorpusFacts
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    position: Position = field(default_factory=Position)
+    world_size: int = 1  # processes that trained the run together
+    parent: dict[str, Any] | None = None  # the model a fine-tuned run started from (chargen.train.finetune)
+    resume: ResumeState | None = None  # only in latest.pt
+    chargen_version: str = __version__
+    weights_sha256: str = ""  # set when the checkpoint is written or read
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def lines(self) -> bool:
+        """Whether the model was trained on items, one per line (--lines)."""
+        return self.train_config.lines
+
+    @property
+    def name(self) -> str:
+        """What to call the model: its (first) corpus file's name."""
+        return Path(self.corpus.sources[0]).stem if self.corpus.sources else "model"
+
+    def payload(self) -> dict[str, Any]:
+        """The file's contents: plain values and tensors only."""
+        out = {"chargen_version": self.chargen_version, "model_config": asdict(self.model_config),
+               "vocab": self.vocab.chars, "weights": self.weights, "corpus": asdict(self.corpus),
+               "train_config": asdict(self.train_config), "position": asdict(self.position),
+               "world_size": self.world_size}
+        if self.parent is not None:
+            out["parent"] = self.parent
+        if self.resume is not None:
+            out["resume"] = asdict(self.resume)
+        return out
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Checkpoint:
+        """A file's contents as a Checkpoint, whatever format version wrote them."""
+        resume = payload.get("resume")
+        if resume is not None:
+            # Format 1 (single-process chargen 0.1) kept one process's generators at the top level.
+            rng = resume.get("rng") or [{"torch": resume["torch_rng"], "cuda": resume["cuda_rng"],
+                                         "python": resume["python_rng"]}]
+            resume = ResumeState(resume["optimizer"], list(resume["state"]), rng)
+        return cls(
+            model_config=ModelConfig.saved(payload["model_config"]), vocab=Vocab(payload["vocab"]),
+            weights=payload["weights"], corpus=_known(CorpusFacts, payload.get("corpus", {"sources": []})),
+            train_config=_known(TrainConfig, payload.get("train_config", {})),
+            position=_known(Position, payload.get("position", {})), world_size=payload.get("world_size", 1),
+            parent=payload.get("parent"), resume=resume, chargen_version=payload.get("chargen_version", "0.1.0"),
+            weights_sha256=payload.get("weights_sha256", ""), format_version=payload.get("format_version", 1))
+
+    def facts(self, path: Path) -> dict[str, Any]:
+        """What `chargen info` shows: model, corpus, progress and the digest of the weights."""
+        model, position, best = self.model_config, self.position, self.position.best_val_loss
+        return {
+            "checkpoint": str(path), "cell": model.cell, "layers": model.layers, "hidden_size": model.hidden_size,
+            "embed_dim": model.embed_dim, "dropout": model.dropout,
+            "parameters": sum(t.numel() for t in self.weights.values()), "vocab_size": model.vocab_size,
+            "corpus": self.corpus.sources, "corpus_chars": self.corpus.chars, "corpus_sha256": self.corpus.sha256,
+            "mode": "lines" if self.lines else "text", "step": position.step, "total_steps": position.total_steps,
+            "best_val_loss": best, "best_val_bpc": best / math.log(2) if best is not None else None,
+            "weights_sha256": self.weights_sha256, "parent": self.parent, "resumable": self.resume is not None,
+            "format_version": self.format_version, "chargen_version": self.chargen_version,
+        }
+
+
+def _known(cls, values: dict[str, Any]):
+    """`cls(**values)`, less keys that a newer or older chargen wrote and this one does not know."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})
 
 
 def weights_digest(weights: dict[str, torch.Tensor]) -> str:
@@ -40,49 +152,28 @@ def all_finite(weights: dict[str, torch.Tensor]) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point())
 
 
-def describe_os_error(e: OSError) -> str:
-    """A short human cause for a failed write."""
-    return {
-        errno.ENOSPC: "disk full",
-        errno.EDQUOT: "disk quota exceeded",
-        errno.EROFS: "read-only file system",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        errno.ENOENT: "the folder vanished",
-    }.get(e.errno, e.strerror or str(e))
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Write atomically (chargen.store.files); raises OSError on failure, `path` then untouched."""
+    write_payload(path, checkpoint.payload())
+    checkpoint.weights_sha256, checkpoint.format_version = weights_digest(checkpoint.weights), FORMAT_VERSION
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write atomically: a temporary file beside `path`, fsync, rename, fsync the folder.
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Load and verify; any problem with the file is a ChargenError that names it."""
+    return Checkpoint.from_payload(read_payload(path))
 
-    Raises OSError on failure, after removing the temporary file; `path` is then untouched.
-    """
+
+def write_payload(path: Path, payload: dict[str, Any]) -> None:
+    """The file's contents as they are written, stamped with the format and the weights' digest."""
     weights = payload["weights"]
     if not all_finite(weights):
         raise ValueError("refusing to save non-finite weights")  # the trainer never lets this happen
     payload = {**payload, "format_version": FORMAT_VERSION, "weights_sha256": weights_digest(weights)}
-    tmp = path.with_name(f".{path.name}{TMP_MARKER}{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a folder; the rename itself is still atomic
+    write_atomically(Path(path), lambda f: torch.save(payload, f))
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load and verify; any problem with the file is a ChargenError that names it."""
+def read_payload(path: Path) -> dict[str, Any]:
+    """A file's contents, verified: its zip records' CRCs, no code, a known format, intact weights."""
     path = Path(path)
     if not path.is_file():
         raise ChargenError(f"checkpoint {path} does not exist")
@@ -121,37 +212,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-def facts(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
-    """What `chargen info` shows of a checkpoint: model, corpus, progress and the digest of the weights."""
-    model, position = payload["model_config"], payload["position"]
-    best = position.get("best_val_loss")
-    return {
-        "checkpoint": str(path),
-        "cell": model["cell"],
-        "layers": model["layers"],
-        "hidden_size": model["hidden_size"],
-        "embed_dim": model["embed_dim"],
-        "dropout": model["dropout"],
-        "parameters": sum(t.numel() for t in payload["weights"].values()),
-        "vocab_size": model["vocab_size"],
-        "corpus": payload["corpus"]["sources"],
-        "corpus_chars": payload["corpus"]["chars"],
-        "corpus_sha256": payload["corpus"]["sha256"],
-        "mode": "lines" if line_mode(payload) else "text",
-        "step": position["step"],
-        "total_steps": position["total_steps"],
-        "best_val_loss": best,
-        "best_val_bpc": best / math.log(2) if best is not None else None,
-        "weights_sha256": payload["weights_sha256"],
-        "parent": payload.get("parent"),
-        "resumable": "resume" in payload,
-        "format_version": payload["format_version"],
-        "chargen_version": payload["chargen_version"],
-    }
-
-
 def fact_text(key: str, value: Any) -> str:
-    """One of `facts` as text: numbers with thousands separators, losses to 4 places, lists and records inline."""
+    """One of `Checkpoint.facts` as text: thousands separators, losses to 4 places, lists and records inline."""
     if isinstance(value, bool) or key == "format_version":
         return str(value)
     if isinstance(value, float):
@@ -163,17 +225,3 @@ def fact_text(key: str, value: Any) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{k.replace('_', ' ')} {fact_text(k, v)}" for k, v in value.items() if v is not None)
     return str(value)
-
-
-def line_mode(payload: dict[str, Any]) -> bool:
-    """Whether the checkpoint's model was trained on items, one per line (--lines)."""
-    return bool(payload.get("train_config", {}).get("lines"))
-
-
-def remove_orphans(folder: Path) -> list[Path]:
-    """Delete temporary files left by a save that was killed; returns what was removed."""
-    removed = []
-    for p in folder.glob(f".*{TMP_MARKER}*"):
-        p.unlink(missing_ok=True)
-        removed.append(p)
-    return removed

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chargen.store.checkpoint import describe_os_error
+from chargen.store.files import describe_os_error, write_text_atomically
 from chargen.errors import ChargenError
 
 BEST = "best.pt"
@@ -127,9 +127,7 @@ def trim_metrics(run_dir: Path, after_step: int) -> None:
     if not path.is_file():
         return
     keep = [line for line in path.read_text(encoding="utf-8").splitlines() if _step_of(line) <= after_step]
-    tmp = path.with_name(f".{METRICS}.tmp-{os.getpid()}")
-    tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, "".join(line + "\n" for line in keep))
 
 
 def _step_of(line: str) -> float:
@@ -140,9 +138,7 @@ def _step_of(line: str) -> float:
 
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
-    tmp = run_dir / f".{CONFIG}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / CONFIG)
+    write_text_atomically(run_dir / CONFIG, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], int]:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+from chargen.config import TrainConfig
+from chargen.store.checkpoint import Position
+
 CALIBRATION_STEPS = (5, 25)  # the first estimate comes from the speed of these steps
 REAIM_EVERY = 50  # then the estimate is renewed every this many steps
 
@@ -26,6 +31,13 @@ class Budget:
         self.chars_per_step = chars_per_step
         self.paused_s, self.pauses = 0.0, 0
         self._mark: tuple[int, float] | None = None
+
+    @classmethod
+    def for_run(cls, minutes: float, now: float, step: int, eval_every: int, eval_chars: int,
+                chars_per_step: int) -> Budget:
+        """A run's budget; until an evaluation is timed, it is guessed as a forward pass over what it reads,
+        about 0.4 of a training step's work per character."""
+        return cls(minutes, now, step, eval_every, 0.4 * (eval_chars / chars_per_step), chars_per_step)
 
     def expired(self, now: float) -> bool:
         return now >= self.deadline
@@ -59,3 +71,27 @@ class Budget:
         per_step = seconds_per_step + eval_s / self.eval_every
         steps_left = max(1, int(0.98 * (self.deadline - now - eval_s) / per_step))
         return step + steps_left
+
+
+def run_length(cfg: TrainConfig, pos: Position, steps_per_epoch: int, resumed: bool,
+               minutes_extra: float | None = None) -> tuple[float | None, int | None]:
+    """(minutes, total steps) of a run: a time budget still to be turned into steps, or a step count.
+
+    On resume, --minutes (`minutes_extra`) is that much more time, re-planned; a budget already turned
+    into steps is finished exactly; a run stopped before its budget was planned gets the time left.
+    """
+    minutes, total = cfg.minutes, pos.total_steps
+    if resumed:
+        if minutes_extra is not None:
+            minutes, total = minutes_extra, None
+        elif total is not None:
+            minutes = None
+        elif minutes is not None:
+            minutes = max(minutes - pos.elapsed_s / 60, 0.1)
+    if total is None and minutes is None:
+        if cfg.steps is not None:
+            total = cfg.steps
+        else:
+            assert cfg.epochs is not None, "launch gives every run a length"
+            total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    return minutes, total

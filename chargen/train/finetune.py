@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from chargen.data.vocab import Vocab
+from chargen.store.checkpoint import Checkpoint
 
 ARCHITECTURE = ("cell", "layers", "hidden_size", "embed_dim")  # what a fine-tuned model keeps of its parent
 
@@ -44,7 +45,7 @@ def transplant(weights: dict[str, torch.Tensor], parent: Vocab, vocab: Vocab) ->
     return grown
 
 
-def parent_record(path: str, payload: dict[str, Any]) -> dict[str, Any]:
+def parent_record(path: str, parent: Checkpoint) -> dict[str, Any]:
     """What a fine-tuned run records of its parent (`chargen info` shows it)."""
-    return {"checkpoint": path, "weights_sha256": payload["weights_sha256"], "corpus": payload["corpus"]["sources"],
-            "step": payload["position"]["step"], "best_val_loss": payload["position"].get("best_val_loss")}
+    return {"checkpoint": path, "weights_sha256": parent.weights_sha256, "corpus": parent.corpus.sources,
+            "step": parent.position.step, "best_val_loss": parent.position.best_val_loss}

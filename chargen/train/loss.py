@@ -3,22 +3,13 @@ and the loss summed over held-out batches (windows of a text with the state carr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence
 
-from chargen.data.streams import eval_windows
 from chargen.model.charrnn import CharRNN, State
-
-LN2 = math.log(2.0)
-
-
-def bits(nats: float) -> float:
-    return nats / LN2
 
 
 def char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -55,8 +46,3 @@ def loss_sum(model: CharRNN, batches: Iterable[tuple[torch.Tensor | PackedSequen
     model.train(was_training)
     return total, count
 
-
-def evaluate(model: CharRNN, ids: np.ndarray, batch_size: int, seq_len: int, device: torch.device) -> float:
-    """Loss in nats/char over all of `ids`, state carried across windows."""
-    total, count = loss_sum(model, eval_windows(ids, batch_size, seq_len), device, carry_state=True)
-    return total / count

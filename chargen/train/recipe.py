@@ -1,5 +1,6 @@
 """Choose the model and training recipe that make the best text in a wall-clock budget on this machine.
 
+These are the rules, free of torch; chargen.train.measure times the machine and hands them its speeds.
 What wins depends on how many characters the budget lets the machine read, and with which model: the
 speed is measured, not guessed (a few real training steps on the chosen device, in fp32 and, where the
 hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quality.py --suite):
@@ -35,18 +36,10 @@ Options the user gave explicitly always win, and the rest is chosen to suit them
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-import torch
-
-from chargen.config import ModelConfig, TrainConfig
-from chargen.model.device import set_arithmetic
-from chargen.errors import ChargenError
-from chargen.train.loss import forward_loss
-from chargen.model.charrnn import CharRNN
-from chargen.train.optim import make_optimizer
+from chargen.config import ModelConfig
 
 BATCH = {"batch_size": 32, "seq_len": 64}
 GPU_BATCHES = (32, 64, 128, 256, 512, 1024)  # streams tried on a GPU
@@ -98,61 +91,6 @@ class Recipe:
     stops_early: bool = False  # the run stops after MAX_PASSES over a text too small for the budget
 
 
-def measure_speed(vocab_size: int, device: torch.device, precision: str, model: dict, batch: dict = BATCH,
-                  steps: int = 6) -> float:
-    """Characters per second of full training steps of `model` (after one warm-up step)."""
-    torch.manual_seed(0)
-    set_arithmetic(precision, device)
-    net = CharRNN(ModelConfig(vocab_size=vocab_size, **model)).to(device)
-    opt = make_optimizer(net, TrainConfig())
-    B, T = batch["batch_size"], batch["seq_len"]
-    x = torch.randint(0, vocab_size, (B, T), device=device)
-
-    def step() -> None:
-        loss, _ = forward_loss(net, x, x, precision=precision)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * B * T / (time.perf_counter() - start)
-
-
-def measure_speeds(vocab_size: int, device: torch.device, precisions: list[str], model: dict,
-                   batch: dict = BATCH) -> dict[str, float]:
-    """{precision: chars/s} of `model` at `batch`, for those of `precisions` that run here.
-
-    A precision that fails (no bf16 kernel for this cell on this device, say) is left out; if it was
-    the only one asked for, that is the user's error to hear about.
-    """
-    speeds = {}
-    for precision in precisions:
-        try:
-            speeds[precision] = measure_speed(vocab_size, device, precision, model, batch)
-        except torch.cuda.OutOfMemoryError:
-            raise ChargenError(f"{device} ran out of memory measuring the speed of a {model.get('cell', 'lstm')} "
-                               f"{model.get('layers', 2)}x{model.get('hidden_size', 256)}; choose a smaller "
-                               "--hidden-size or --layers") from None
-        except RuntimeError as e:
-            if len(precisions) == 1:
-                raise ChargenError(f"--precision {precision} does not run on {device}: {str(e).splitlines()[0]}") from None
-    return speeds
-
-
-def pick_precision(speeds: dict[str, float]) -> str:
-    """bf16 when it is clearly faster (step for step it learns as well as fp32: README, Benchmarks)."""
-    if "fp32" in speeds and speeds.get("bf16", 0.0) < BF16_MIN_SPEEDUP * speeds["fp32"]:
-        return "fp32"
-    return max(speeds, key=speeds.get)
-
-
 @dataclass(frozen=True)
 class Task:
     """What a recipe is for: the training text and how the run is set up."""
@@ -170,6 +108,18 @@ class Task:
     batch: dict = field(default_factory=dict)  # what the user chose of each process's batch_size and seq_len
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What the budget lets the model chosen read, and what the run will read of it."""
+
+    speed: float  # chars/s of the model chosen
+    readable: float  # characters it can read in the whole budget
+    passes: float  # that many passes over the training text
+    stops_early: bool  # the run stops after MAX_PASSES
+    chars: float  # characters the run will read
+    seconds: float  # in how long
+
+
 def weights(task: Task, layers: int, width: int) -> int:
     """Weights a model multiplies for every character: what it costs to train."""
     return _config(task, layers, width).matmul_params()
@@ -184,64 +134,17 @@ def _config(task: Task, layers: int, width: int) -> ModelConfig:
     return ModelConfig(vocab_size=task.vocab_size, cell=task.cell, layers=layers, hidden_size=width)
 
 
-def plan(minutes: float, task: Task, device: torch.device, precisions: list[str]) -> Recipe:
-    """Measure this machine, then choose: the recipe for `minutes` of training on `task`."""
-    model = task.parent or {"cell": task.cell, "layers": REFERENCE[0], "hidden_size": REFERENCE[1]}
-    batch = {**BATCH, **task.batch}  # what each process reads a step, as it will be trained
-    speeds = {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, model, batch).items()}
-    precision = pick_precision(speeds)
-
-    def measure_at(precision: str, streams: int, shape: dict) -> float:
-        return task.world * measure_speed(task.vocab_size, device, precision, shape, dict(batch, batch_size=streams),
-                                          steps=3)
-
-    fits = [b for b in GPU_BATCHES if b * batch["seq_len"] < task.train_chars]
-    if device.type != "cuda" or task.item_chars or task.parent or "batch_size" in task.batch or len(fits) < 2:
-        # The user's streams are each process's; the recipe's (BATCH) are the whole job's, shared out.
-        job = dict(batch, batch_size=batch["batch_size"] * task.world) if "batch_size" in task.batch else batch
-        return choose(minutes, speeds, task, sized(measure_at, task, precision, batch["batch_size"]), job)
-    return plan_gpu(minutes, task, speeds, fits, measure_at)
+def estimate_speed(task: Task, reference_speed: float, layers: int, width: int) -> float:
+    """chars/s of a (layers, width) from the reference model's: speed falls with the weights, a little
+    slower than they grow."""
+    return reference_speed * (weights(task, *REFERENCE) / weights(task, layers, width)) ** 0.85
 
 
-def sized(measure_at: Callable[[str, int, dict], float], task: Task, precision: str,
-          streams: int) -> Callable[[int, int], float]:
-    """`measure_at(precision, streams, shape)` as `choose` asks for it: chars/s of a (layers, width)."""
-    return lambda layers, width: measure_at(precision, streams, {"cell": task.cell, "layers": layers,
-                                                                  "hidden_size": width})
-
-
-def plan_gpu(minutes: float, task: Task, speeds: dict[str, float], batches: list[int],
-             measure_at: Callable[[str, int, dict], float]) -> Recipe:
-    """The batch for a GPU, then the precision that is fastest for the model chosen at that batch.
-
-    A text that the budget reads MAX_PASSES times over is learned best with many small updates: the
-    fewest streams that still read it that often in the time. Otherwise the run is limited by speed,
-    and the fewest streams reaching GPU_BATCH_SHARE of the fastest speed balance the two.
-    """
-    precision = pick_precision(speeds)
-    reference = {"cell": task.cell, "layers": REFERENCE[0], "hidden_size": REFERENCE[1]}
-    by_batch = {b: measure_at(precision, b, reference) for b in batches}
-    knee = pick_batch(by_batch)
-
-    def at(b: int, precision: str, speeds: dict[str, float]) -> Recipe:
-        scaled = {p: s * by_batch[b] / by_batch[batches[0]] for p, s in speeds.items()}
-        return choose(minutes, scaled, task, sized(measure_at, task, precision, b), dict(BATCH, batch_size=b))
-
-    for b in batches:
-        recipe = at(b, precision, speeds)
-        if recipe.stops_early or b >= knee:
-            break
-    why = (f"the fewest streams that read the text {MAX_PASSES:g} times in the time" if recipe.stops_early else
-           f"the fewest streams that read at {GPU_BATCH_SHARE:g} of the fastest speed")
-    # Precisions differ little on the small reference model; measure them on the model chosen.
-    shape = {"cell": task.cell, "layers": recipe.size[0], "hidden_size": recipe.size[1]}
-    at_size = {p: measure_at(p, b, shape) for p in speeds}
-    best = pick_precision(at_size)
-    if best != precision:
-        # The reference model's speed in each precision, estimated from the ratios at the chosen size.
-        speeds = {p: speeds[precision] * at_size[p] / at_size[precision] for p in speeds}
-        recipe = at(b, best, speeds)
-    return replace(recipe, why=f"{recipe.why}; {b} streams: {why} on this GPU")
+def pick_precision(speeds: dict[str, float]) -> str:
+    """bf16 when it is clearly faster (step for step it learns as well as fp32: README, Benchmarks)."""
+    if "fp32" in speeds and speeds.get("bf16", 0.0) < BF16_MIN_SPEEDUP * speeds["fp32"]:
+        return "fp32"
+    return max(speeds, key=speeds.get)
 
 
 def pick_batch(speeds: dict[int, float]) -> int:
@@ -250,13 +153,39 @@ def pick_batch(speeds: dict[int, float]) -> int:
     return min(b for b, s in speeds.items() if s >= GPU_BATCH_SHARE * fastest)
 
 
+def at_streams(minutes: float, speeds: dict[str, float], task: Task, by_batch: dict[int, float], streams: int,
+               measure: Callable[[int, int], float]) -> Recipe:
+    """`choose` at `streams` a step: the reference model's `speeds`, measured at the first of `by_batch`
+    ({streams: chars/s} of the reference model), scaled along that curve."""
+    first = next(iter(by_batch))
+    scaled = {p: s * by_batch[streams] / by_batch[first] for p, s in speeds.items()}
+    return choose(minutes, scaled, task, measure, dict(BATCH, batch_size=streams))
+
+
+def pick_gpu_batch(minutes: float, speeds: dict[str, float], task: Task, by_batch: dict[int, float],
+                   measure: Callable[[int], Callable[[int, int], float]]) -> tuple[int, Recipe, str]:
+    """(streams, its recipe, why) for a GPU, from the reference model's speed at each of `by_batch`, fewest
+    first; `measure(streams)` times other models at that many streams.
+
+    A text that the budget reads MAX_PASSES times over is learned best with many small updates: the
+    fewest streams that still read it that often in the time. Otherwise the run is limited by speed,
+    and the fewest streams reaching GPU_BATCH_SHARE of the fastest speed balance the two.
+    """
+    knee = pick_batch(by_batch)
+    for b in by_batch:
+        picked = at_streams(minutes, speeds, task, by_batch, b, measure(b))
+        if picked.stops_early or b >= knee:
+            why = (f"the fewest streams that read the text {MAX_PASSES:g} times in the time" if picked.stops_early
+                   else f"the fewest streams that read at {GPU_BATCH_SHARE:g} of the fastest speed")
+            return b, picked, f"{b} streams: {why} on this GPU"
+    raise AssertionError("the knee is one of the batches")
+
+
 def pick_size(seconds: float, reference_speed: float, task: Task,
               measure: Callable[[int, int], float] | None) -> tuple[int, int, float]:
     """(layers, width, chars/s): the largest model the budget can feed, its speed measured where it can be."""
-    ref_weights = weights(task, *REFERENCE)
-
-    def estimate(size: tuple[int, int]) -> float:  # speed falls with the weights, a little slower than they grow
-        return reference_speed * (ref_weights / weights(task, *size)) ** 0.85
+    def estimate(size: tuple[int, int]) -> float:
+        return estimate_speed(task, reference_speed, *size)
 
     def fed(size: tuple[int, int], speed: float) -> bool:
         return (speed * seconds >= CHARS_PER_WEIGHT * recurrent_weights(task, *size)
@@ -278,76 +207,104 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     The batch chosen is the whole job's; with several processes each takes its share of the streams.
     In line mode a step reads whole items: as many as make the characters a step of streams would."""
     precision = pick_precision(speeds)
-    seconds = minutes * 60
+    layers, width, speed, how = _model(minutes * 60, speeds[precision], task, measure)
+    reading = _reading(minutes * 60, speed, task, chosen_size=how.startswith("the widest"))
+    dropout, shifted = _dropout(reading, task)
+    model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width, "dropout": dropout}
+    train = {**_optimizer(task, reading.chars, width, batch), "precision": precision}
+    if reading.stops_early:
+        train["minutes"] = round(max(reading.seconds, 1.0) / 60, 3)  # a text of a few lines: a second, never zero
+    chars_per_step = train["batch_size"] * train["seq_len"]
+    if task.item_chars:
+        train["batch_size"] = max(1, round(chars_per_step / task.item_chars))
+    train.update(_evaluations(task, reading, steps=max(1, reading.chars / chars_per_step)))
+    job = train["batch_size"]
+    train["batch_size"] = max(1, round(job / task.world))
+    why = _why(minutes, speeds, task, how, reading, model, train, job, shifted)
+    return Recipe({k: v for k, v in model.items() if k not in task.fixed}, train, why, (layers, width),
+                  reading.stops_early)
+
+
+def _model(seconds: float, reference_speed: float, task: Task,
+           measure: Callable[[int, int], float] | None) -> tuple[int, int, float, str]:
+    """(layers, width, chars/s, how it was chosen): the parent's, the user's, or the widest the budget feeds."""
     fixed = task.fixed
     if task.parent is not None:
-        layers, width, speed = task.parent["layers"], task.parent["hidden_size"], speeds[precision]
-        how = "the parent's model"
-    elif "layers" in fixed or "hidden_size" in fixed:
+        return task.parent["layers"], task.parent["hidden_size"], reference_speed, "the parent's model"
+    if "layers" in fixed or "hidden_size" in fixed:
         layers, width = fixed.get("layers", REFERENCE[0]), fixed.get("hidden_size", REFERENCE[1])
-        same = (layers, width) == REFERENCE
-        speed = speeds[precision] if same else measure(layers, width) if measure else speeds[precision] * (
-            weights(task, *REFERENCE) / weights(task, layers, width)) ** 0.85
-        how = "the model you chose"
-    else:
-        layers, width, speed = pick_size(seconds, speeds[precision], task, measure)
-        how = f"the widest model that reads {CHARS_PER_WEIGHT:g}+ characters per recurrent weight"
+        speed = (reference_speed if (layers, width) == REFERENCE else measure(layers, width) if measure
+                 else estimate_speed(task, reference_speed, layers, width))
+        return layers, width, speed, "the model you chose"
+    layers, width, speed = pick_size(seconds, reference_speed, task, measure)
+    return layers, width, speed, f"the widest model that reads {CHARS_PER_WEIGHT:g}+ characters per recurrent weight"
+
+
+def _reading(seconds: float, speed: float, task: Task, chosen_size: bool) -> Reading:
+    """What `seconds` at `speed` read, and where the run stops: a model the recipe sized stops at MAX_PASSES."""
     readable = speed * seconds  # characters the model can read in the budget
     passes = readable / max(task.train_chars, 1)
     # Measured on text only: in line mode the speed probe overestimates what a step of short items
     # reads, and cutting a list of names at 20 planned passes stopped it at 12, 0.09 nats short.
-    stop_early = (passes > MAX_PASSES and how.startswith("the widest") and "dropout" not in fixed
-                  and not task.item_chars)
-    budget, seconds = (readable, seconds) if not stop_early else (
-        readable * MAX_PASSES / passes, seconds * MAX_PASSES / passes)  # what the run will read, in how long
-    read_passes = MAX_PASSES if stop_early else passes  # the passes the run will make
+    stop_early = passes > MAX_PASSES and chosen_size and "dropout" not in task.fixed and not task.item_chars
+    if not stop_early:
+        return Reading(speed, readable, passes, False, readable, seconds)
+    return Reading(speed, readable, passes, True, readable * MAX_PASSES / passes, seconds * MAX_PASSES / passes)
+
+
+def _dropout(reading: Reading, task: Task) -> tuple[float, bool]:
+    """(dropout, whether it is there for a validation text unlike the training text)."""
+    read_passes = MAX_PASSES if reading.stops_early else reading.passes  # the passes the run will make
     dropout = 0.3 if read_passes >= 25 else 0.2 if read_passes >= 10 else 0.1 if read_passes >= 5 else 0.0
     shifted = task.val_shift >= SHIFT_FOR_DROPOUT and dropout < SHIFT_DROPOUT
-    if shifted:
-        dropout = SHIFT_DROPOUT
-    model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width, "dropout": dropout}
+    return (SHIFT_DROPOUT if shifted else dropout), shifted
+
+
+def _optimizer(task: Task, chars: float, width: int, batch: dict) -> dict:
+    """The batch and the learning-rate schedule for a run that reads `chars` with a model `width` wide."""
     if task.parent is not None:
-        train = dict(batch, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
-    else:
-        # A few million characters learn fastest at a high rate; wider models want a lower one, and
-        # larger batches (less noisy gradients) a higher one.
-        base = 5e-3 if budget < 5e6 else 4e-3
-        lr = base * 256 / width * math.sqrt(batch["batch_size"] / BATCH["batch_size"])
-        train = dict(batch, lr=round(min(lr, 8e-3), 6), min_lr_ratio=0.02)
-    train["precision"] = precision
-    if stop_early:
-        train["minutes"] = round(max(seconds, 1.0) / 60, 3)  # a text of a few lines: a second, never zero
-    chars_per_step = train["batch_size"] * train["seq_len"]
-    if task.item_chars:
-        train["batch_size"] = max(1, round(chars_per_step / task.item_chars))
-    steps = max(1, budget / chars_per_step)
+        return dict(batch, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
+    # A few million characters learn fastest at a high rate; wider models want a lower one, and
+    # larger batches (less noisy gradients) a higher one.
+    base = 5e-3 if chars < 5e6 else 4e-3
+    lr = base * 256 / width * math.sqrt(batch["batch_size"] / BATCH["batch_size"])
+    return dict(batch, lr=round(min(lr, 8e-3), 6), min_lr_ratio=0.02)
+
+
+def _evaluations(task: Task, reading: Reading, steps: float) -> dict:
+    """eval_every (and eval_chars, when a large validation text is read in part) for a run of `steps`."""
+    speed, seconds = reading.speed, reading.seconds
     read = min(task.eval_chars or task.val_chars, task.val_chars)  # what an evaluation reads
     eval_s = read / (EVAL_SPEEDUP * speed)
     slot = EVAL_SHARE * seconds / MIN_EVALS  # the time each of the fewest evaluations may take
     part = max(MIN_EVAL_CHARS, int(slot * EVAL_SPEEDUP * speed))
+    options = {}
     if task.eval_chars is None and eval_s > slot and part <= task.val_chars / 2:
-        train["eval_chars"] = part
+        options["eval_chars"] = part
         eval_s = part / (EVAL_SPEEDUP * speed)
     evals = max(1, min(MAX_EVALS, int(EVAL_SHARE * seconds / eval_s))) if eval_s else MAX_EVALS
-    train["eval_every"] = max(50, math.ceil(steps / evals))
-    batch = train["batch_size"]
-    train["batch_size"] = max(1, round(batch / task.world))
+    options["eval_every"] = max(50, math.ceil(steps / evals))
+    return options
 
-    if precision == "bf16" and "fp32" in speeds:
+
+def _why(minutes: float, speeds: dict[str, float], task: Task, how: str, reading: Reading, model: dict,
+         train: dict, job: int, shifted: bool) -> str:
+    """The one line for the log: what the budget reads, and what was chosen for it."""
+    if train["precision"] == "bf16" and "fp32" in speeds:
         arithmetic = f"bf16 autocast ({speeds['bf16'] / speeds['fp32']:.1f}x the fp32 speed)"
     else:
-        arithmetic = precision
+        arithmetic = train["precision"]
     shares = f" ({task.world} processes of {train['batch_size']})" if task.world > 1 else ""
-    shape = f"{batch} items{shares}" if task.item_chars else f"{batch}{shares} x {train['seq_len']}"
+    shape = f"{job} items{shares}" if task.item_chars else f"{job}{shares} x {train['seq_len']}"
     unlike = (f" (the validation text is unlike the training text: {task.val_shift:+.2f} nats/char for a bigram "
               "model)") if shifted else ""
-    why = (f"{minutes:g} minutes at {speed:,.0f} chars/s in {arithmetic} is about {readable / 1e6:,.1f}M characters "
-           f"({passes:,.1f} passes over the training text): {how}, {task.cell} {layers}x{width}, dropout "
-           f"{model['dropout']:g}{unlike}, batch {shape}, lr {train['lr']:g}, an evaluation every "
-           f"{train['eval_every']:,} steps")
+    why = (f"{minutes:g} minutes at {reading.speed:,.0f} chars/s in {arithmetic} is about "
+           f"{reading.readable / 1e6:,.1f}M characters ({reading.passes:,.1f} passes over the training text): "
+           f"{how}, {task.cell} {model['layers']}x{model['hidden_size']}, dropout {model['dropout']:g}{unlike}, "
+           f"batch {shape}, lr {train['lr']:g}, an evaluation every {train['eval_every']:,} steps")
     if "eval_chars" in train:
         why += f" reading {train['eval_chars']:,} of the {task.val_chars:,} validation characters"
-    if stop_early:
+    if reading.stops_early:
         why += (f"; a text this small is learned by heart after about {MAX_PASSES:g} passes, so training stops "
-                f"after {seconds / 60:.1f} of the {minutes:g} minutes")
-    return Recipe({k: v for k, v in model.items() if k not in fixed}, train, why, (layers, width), stop_early)
+                f"after {reading.seconds / 60:.1f} of the {minutes:g} minutes")
+    return why

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from chargen.errors import ChargenError
 from chargen.views.gradflow import Flow
-from chargen.train.loss import LN2
+from chargen.units import LN2
 
 FORMATS = (".png", ".svg")
 

@@ -66,6 +66,7 @@ def gradient_flow(corpus_paths: list[str], cells: list[str], steps: int, horizon
     """
     from chargen.train.launch import new_trainer
     from chargen.train.reports import Evaluated
+    from chargen.train.request import RunRequest
 
     specs = [parse_cell(c) for c in cells]
     ids = load_corpus(corpus_paths).ids
@@ -74,7 +75,7 @@ def gradient_flow(corpus_paths: list[str], cells: list[str], steps: int, horizon
         with tempfile.TemporaryDirectory() as tmp:
             cfg = TrainConfig(**{**train_options, "steps": steps, "eval_every": steps})
             options = {**model_options, "cell": name, **({"init": init} if init else {})}
-            trainer = new_trainer(corpus_paths, options, cfg, Path(tmp) / "run")
+            trainer = new_trainer(RunRequest(corpus_paths, options, cfg, Path(tmp) / "run"))
             config = trainer.model_config
             if progress:
                 progress(cell, "initialisation")

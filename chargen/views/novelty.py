@@ -15,25 +15,31 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
+from typing import TYPE_CHECKING
 import numpy as np
 
 from chargen.data.corpus import Corpus, default_cache_dir, load_corpus
 from chargen.errors import ChargenError
-from chargen.data.vocab import Vocab
+
+if TYPE_CHECKING:
+    from chargen.store.checkpoint import Checkpoint
 
 
-def training_corpus(payload: dict[str, Any]) -> Corpus:
+def training_corpus(checkpoint: Checkpoint) -> Corpus:
     """The corpus a checkpoint was trained on, encoded with its vocabulary, as it was then."""
-    saved = payload["corpus"]
-    if gone := [p for p in saved["sources"] if not Path(p).is_file()]:
+    saved = checkpoint.corpus
+    if gone := [p for p in saved.sources if not Path(p).is_file()]:
         raise ChargenError(f"the run's training text {gone[0]} is gone, so what the model copied from it cannot be told")
-    corpus = load_corpus(saved["sources"], encoding=saved["encoding"], vocab=Vocab(payload["vocab"]))
-    if corpus.sha256 != saved["sha256"]:
-        raise ChargenError(f"the run's training text ({', '.join(saved['sources'])}) changed after the run was "
+    corpus = load_corpus(saved.sources, encoding=saved.encoding, vocab=checkpoint.vocab)
+    if corpus.sha256 != saved.sha256:
+        raise ChargenError(f"the run's training text ({', '.join(saved.sources)}) changed after the run was "
                            "trained, so what the model copied from it cannot be told")
     return corpus
+
+
+def validation_text(checkpoint: Checkpoint) -> np.ndarray:
+    """The ids of the run's held-out text (its training corpus's last val_fraction)."""
+    return training_corpus(checkpoint).split(checkpoint.train_config.val_fraction)[1]
 
 
 @dataclass(frozen=True)
@@ -44,10 +50,10 @@ class ItemSets:
     val: frozenset[str]
 
     @classmethod
-    def of(cls, payload: dict[str, Any]) -> ItemSets:
+    def of(cls, checkpoint: Checkpoint) -> ItemSets:
         from chargen.data.items import item_texts
 
-        train, val = item_texts(training_corpus(payload), payload["train_config"]["val_fraction"])
+        train, val = item_texts(training_corpus(checkpoint), checkpoint.train_config.val_fraction)
         return cls(frozenset(train), frozenset(val))
 
     def where(self, item: str) -> str:
@@ -249,19 +255,17 @@ class NoveltyReport:
     items: dict[str, int] | None = None  # line mode: the samples in the training set, validation set, new
 
 
-def measure(payload: dict[str, Any], count: int = 10, length: int = 500, temperature: float = 0.8,
+def measure(checkpoint: Checkpoint, count: int = 10, length: int = 500, temperature: float = 0.8,
             seed: int | None = 0) -> NoveltyReport:
     """Generate `count` samples from a checkpoint and tell how much of them its training text holds."""
-    from chargen.config import ModelConfig, SamplingSettings
-    from chargen.generate.sample import Sampler, StepModel, generate_items
+    from chargen.config import SamplingSettings
+    from chargen.generate.sample import generate_items, sampler_for
 
-    model = StepModel(ModelConfig.saved(payload["model_config"]), payload["weights"])
-    vocab = Vocab(payload["vocab"])
-    sampler = Sampler(model, vocab, SamplingSettings(temperature), seed=seed, batch_size=count)
-    if payload.get("train_config", {}).get("lines"):
+    sampler = sampler_for(checkpoint, SamplingSettings(temperature), seed=seed, batch_size=count)
+    if checkpoint.lines:
         items = generate_items(sampler, max_length=length)
-        return NoveltyReport(items, items=ItemSets.of(payload).tally(items))
+        return NoveltyReport(items, items=ItemSets.of(checkpoint).tally(items))
     samples = ["".join(column) for column in zip(*sampler.stream(length))]
-    training = TrainingText(training_corpus(payload), payload["train_config"]["val_fraction"])
+    training = TrainingText(training_corpus(checkpoint), checkpoint.train_config.val_fraction)
     pieces = validation_pieces(training, count, length)
     return NoveltyReport(samples, training.copying(samples), training.copying(pieces) if pieces else None)

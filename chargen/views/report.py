@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chargen.store import runs
-from chargen.store.checkpoint import facts, line_mode, load_checkpoint
-from chargen.config import ModelConfig, SamplingSettings
-from chargen.model.equations import Network
+from dataclasses import asdict
+
+from chargen.config import SamplingSettings
+from chargen.data.vocab import Vocab
 from chargen.errors import ChargenError
-from chargen.views.neurons import activations, trackers
-from chargen.views.novelty import measure, training_corpus
-from chargen.views.page import Section, page, text
 from chargen.generate.sample import Sampler, StepModel, generate_items
+from chargen.model.equations import Network
+from chargen.store import runs
+from chargen.store.checkpoint import Checkpoint, load_checkpoint
+from chargen.views.neurons import activations, trackers
+from chargen.views.novelty import measure, validation_text
+from chargen.views.page import Section, page, text
 from chargen.views.sections import (
     copying_section,
     curves_section,
@@ -26,7 +29,6 @@ from chargen.views.sections import (
     tracker_label,
 )
 from chargen.views.surprise import surprise
-from chargen.data.vocab import Vocab
 
 TEMPERATURES = (0.5, 0.8, 1.0)
 SAMPLE_CHARS = 600
@@ -46,38 +48,39 @@ def samples(model: StepModel, vocab: Vocab, items: bool, seed: int) -> list[tupl
 
 def run_report(run_dir: Path, seed: int = 1) -> str:
     """The report of the run in `run_dir`, from its best checkpoint (else its latest) and metrics."""
-    checkpoint = runs.find_checkpoint(str(run_dir), run_dir.parent)
-    payload = load_checkpoint(checkpoint)
+    path = runs.find_checkpoint(str(run_dir), run_dir.parent)
+    checkpoint = load_checkpoint(path)
     records, skipped = runs.read_metrics(run_dir)
-    config = ModelConfig.saved(payload["model_config"])
-    vocab, items = Vocab(payload["vocab"]), line_mode(payload)
-    model = StepModel(config, payload["weights"])
+    config, vocab, items = checkpoint.model_config, checkpoint.vocab, checkpoint.lines
+    model = StepModel(config, checkpoint.weights)
     name = run_dir.name
     last = records[-1]
-    lede = (f"{config.cell} {config.layers}x{config.hidden_size} trained on {', '.join(Path(s).name for s in payload['corpus']['sources'])}"
-            f" for {last['step']:,} steps; best validation loss {payload['position'].get('best_val_loss') or float('nan'):.4f} nats/char.")
-    sections = [facts_section({**facts(checkpoint, payload), "train": payload["train_config"]}), curves_section([(name, records)])]
+    lede = (f"{config.cell} {config.layers}x{config.hidden_size} trained on {', '.join(Path(s).name for s in checkpoint.corpus.sources)}"
+            f" for {last['step']:,} steps; best validation loss {checkpoint.position.best_val_loss or float('nan'):.4f} nats/char.")
+    sections = [facts_section({**checkpoint.facts(path), "train": asdict(checkpoint.train_config)}),
+                curves_section([(name, records)])]
     if skipped:
         sections[-1] = Section("curves", "Loss", sections[-1].body + f"<p>{skipped} unreadable line(s) of metrics.jsonl skipped.</p>")
     sections.append(samples_section(samples(model, vocab, items, seed)))
     try:
-        sections += _corpus_sections(payload, model, config, vocab, items, seed)
+        sections += _corpus_sections(checkpoint, model, seed)
     except ChargenError as e:  # the training text is gone or changed: the model's own sections still stand
         sections.append(Section("novelty", "Copying", f"<p>{text(e)}.</p>"))
     return page(f"chargen run {name}", sections, lede)
 
 
-def _corpus_sections(payload, model, config, vocab, items: bool, seed: int) -> list[Section]:
-    novelty = measure(payload, seed=seed)
-    if items:
+def _corpus_sections(checkpoint: Checkpoint, model: StepModel, seed: int) -> list[Section]:
+    novelty = measure(checkpoint, seed=seed)
+    vocab = checkpoint.vocab
+    if checkpoint.lines:
         return [items_section(novelty.items, novelty.samples[:12])]
     out = [copying_section(novelty.generated, novelty.validation,
                            f"{len(novelty.samples)} samples of {len(novelty.samples[0]):,} characters at temperature 0.8.")]
-    val = training_corpus(payload).split(payload["train_config"]["val_fraction"])[1]
+    val = validation_text(checkpoint)
     if len(val):
         excerpt = vocab.decode(val[:EXCERPT_CHARS])
         out.append(surprise_section(surprise(model, vocab, excerpt), "Surprise, on held-out text"))
-        acts = activations(Network(config, payload["weights"]), vocab, excerpt)
+        acts = activations(Network(checkpoint.model_config, checkpoint.weights), vocab, excerpt)
         found = trackers(acts)[:4]
         out.append(neurons_section(acts, [(t.cell, tracker_label(t, acts.layer)) for t in found],
                                    "Cells that track the text"))

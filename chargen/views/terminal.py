@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chargen.views.gradflow import Flow
-from chargen.train.loss import LN2
+from chargen.units import LN2
 from chargen.views.neurons import Activations, Saturation
 from chargen.views.novelty import SIZES, Copying
 from chargen.views.surprise import Surprise

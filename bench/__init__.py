@@ -1,0 +1,1 @@
+"""chargen's benchmarks, each run from the repository root as `python -m bench.NAME`."""

@@ -1,0 +1,97 @@
+"""The package's shape: imports flow down the layers only, and what only reads files or renders never loads torch."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "chargen"
+
+# Top to bottom. A module may import its own package and the layers below it; the packages of one
+# layer know nothing of each other.
+LAYERS = [
+    {"__main__"},
+    {"cli"},
+    {"views"},
+    {"generate", "train"},
+    {"model", "store"},
+    {"data", "corpora"},
+    {"config", "units"},  # the shared leaves: no torch, importable by everything
+    {"errors", "__init__"},
+]
+RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+
+
+def part(module: str) -> str:
+    """chargen.train.loop -> train; chargen -> __init__."""
+    names = module.split(".")
+    return names[1] if len(names) > 1 else "__init__"
+
+
+def imports(path: Path) -> set[str]:
+    """Every chargen module a file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "chargen":
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "chargen")
+    return found
+
+
+def modules() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        dotted = ".".join(("chargen", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+        out.append((dotted, path))
+    return out
+
+
+def test_every_package_sits_in_a_layer():
+    assert {part(m) for m, _ in modules()} <= set(RANK)
+
+
+def test_imports_flow_down_the_layers_only():
+    wrong = []
+    for module, path in modules():
+        mine = part(module)
+        for target in imports(path):
+            theirs = part(target)
+            if theirs != mine and RANK[theirs] <= RANK[mine]:
+                wrong.append(f"{module} imports {target}")
+    assert not wrong, "imports against the layers:\n" + "\n".join(sorted(wrong))
+
+
+def test_the_layers_check_catches_an_upward_import(tmp_path):
+    """The check itself: a data module that imports the training loop is reported."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from chargen.train.loop import Trainer\n")
+    assert imports(bad) == {"chargen.train.loop"} and RANK[part("chargen.train.loop")] < RANK[part("chargen.data.x")]
+
+
+def run_without_torch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`chargen ARGS` in a fresh interpreter where importing torch fails."""
+    code = ("import sys; sys.modules['torch'] = None; sys.argv = ['chargen', *sys.argv[1:]]; "
+            "from chargen.cli import main; main()")
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["sample", "--help"]])
+def test_help_never_imports_torch(args, tmp_path):
+    result = run_without_torch(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Usage: chargen" in result.stdout
+
+
+def test_plot_reads_metrics_without_torch(tmp_path):
+    run = tmp_path / "checkpoints" / "run"
+    run.mkdir(parents=True)
+    records = [{"step": s, "train_loss": 3.0 - s / 100, "val_loss": 3.1 - s / 100, "elapsed_s": s, "chars": 64 * s}
+               for s in (10, 20, 30)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = run_without_torch("plot", "run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "best val 2.8000 nats/char" in result.stderr
