@@ -96,8 +96,12 @@ def load(name: str) -> list[dict]:
 
 def save(name: str, records: list[dict]) -> None:
     """Append `records` to bench/results/NAME.json, each stamped with the machine, the date and the commit
-    of chargen/ (a record's own keys win: a run of another checkout names that checkout's commit)."""
+    of chargen/ (a record's own keys win: a run of another checkout names that checkout's commit), and
+    rewrite docs/benchmarks.md from the results (bench/report.py)."""
+    from bench import report  # here, not at the top: the report imports the benchmarks, and they this module
+
     stamp = {**machine(), "commit": commit_of(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(load(name) + [{**stamp, **r} for r in records], indent=2) + "\n")
+    report.write(RESULTS, report.DOC)

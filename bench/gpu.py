@@ -119,7 +119,7 @@ def _sample_once(run: str, device: str, length: int) -> dict:
     from chargen.generate.sample import Sampler
 
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "chargen", "sample", "-c", run, "--device", device, "-n", str(length),
+    proc = subprocess.Popen([sys.executable, "-m", "chargen", "sample", "-c", run, "--device", device, "--length", str(length),
                              "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     first = proc.stdout.read(1)
     first_at = time.perf_counter()

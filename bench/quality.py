@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -126,8 +127,11 @@ def describe(r: dict) -> str:
             + (f", evaluations read {t['eval_chars'] / 1e3:.0f}K" if t.get("eval_chars") else ""))
 
 
-def table(results: list[dict]) -> str:
-    """README's table: per corpus and budget, the default, today's baseline and the best of the grid."""
+def table(results: list[dict], stamps: dict[str, Callable[[dict], str]] | None = None) -> str:
+    """README's table: per corpus and budget, the default, today's baseline and the best of the grid.
+    `stamps` adds a column per name, its cells what the function makes of the default run (bench/report.py
+    adds the machine and the date this way)."""
+    stamps = stamps or {}
     cells: dict[tuple[str, float], dict] = {}
     for r in results:
         kind = r.get("kind") or "option"
@@ -139,8 +143,8 @@ def table(results: list[dict]) -> str:
         else:
             cell[kind] = r  # the latest of each kind wins
     lines = ["| corpus | budget | default: val nats (bpc) | steps | chosen recipe | best of the grid | "
-             "default − best | before this change | measured at |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "default − best | before this change | measured at |" + "".join(f" {name} |" for name in stamps),
+             "|---|---|---|---|---|---|---|---|---|" + "---|" * len(stamps)]
     for (corpus, minutes), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         d = cell.get("default")
         if d is None:
@@ -155,7 +159,8 @@ def table(results: list[dict]) -> str:
         kept = d.get("best_val_loss") or loss  # best.pt, what `chargen sample` uses, when it is not the last
         kept_text = f"; best.pt {kept:.4f}" if kept < loss - 5e-4 else ""
         lines.append(f"| {corpus} | {minutes:g} min | {loss:.4f} ({bits(loss):.3f}){kept_text} | "
-                     f"{d['steps']:,} | {describe(d)} | {best_text} | {gap} | {before_text} | {d.get('commit', 'earlier')} |")
+                     f"{d['steps']:,} | {describe(d)} | {best_text} | {gap} | {before_text} | {d.get('commit', 'earlier')} |"
+                     + "".join(f" {stamp(d)} |" for stamp in stamps.values()))
     return "\n".join(lines)
 
 

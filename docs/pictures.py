@@ -52,12 +52,12 @@ def main() -> None:
     parser.add_argument("--loss-runs", nargs="+", help="the runs whose loss curves docs/loss.png shows (default: RUN)")
     args = parser.parse_args()
     run = ["-c", args.run, "--checkpoint-dir", args.checkpoint_dir]
-    chargen("gradflow", "--out", str(DOCS / "gradflow.png"))
-    chargen("plot", *(args.loss_runs or [args.run]), "--checkpoint-dir", args.checkpoint_dir, "--out", str(DOCS / "loss.png"))
+    chargen("gradflow", "-o", str(DOCS / "gradflow.png"))
+    chargen("plot", *(args.loss_runs or [args.run]), "--checkpoint-dir", args.checkpoint_dir, "-o", str(DOCS / "loss.png"))
     with tempfile.TemporaryDirectory() as tmp:
         pages = Path(tmp)
-        chargen("heatmap", *run, "--text", TEXT, "--html", str(pages / "heatmap.html"))
-        chargen("neurons", *run, "--text", TEXT, "--gates", "--html", str(pages / "neurons.html"))
+        chargen("heatmap", *run, "--text", TEXT, "-o", str(pages / "heatmap.html"))
+        chargen("neurons", *run, "--text", TEXT, "--gates", "-o", str(pages / "neurons.html"))
         chargen("report", args.run, "--checkpoint-dir", args.checkpoint_dir, "-o", str(pages / "report.html"))
         for name, height in (("heatmap", 520), ("neurons", 760), ("report", 900)):
             screenshot(pages / f"{name}.html", DOCS / f"{name}.png", height)

@@ -42,7 +42,7 @@ def test_sample_is_repeatable_with_a_seed_and_greedy_at_temperature_zero(trained
     first = chargen("sample", "-c", run, "--seed", 3, "--length", 80)
     assert first.exit_code == 0 and len(first.stdout) == 81
     assert chargen("sample", "-c", run, "--seed", 3, "--length", 80).stdout == first.stdout
-    greedy = {chargen("sample", "-c", run, "--temp", 0, "--seed", s, "-n", 40).stdout for s in (1, 2)}
+    greedy = {chargen("sample", "-c", run, "--temp", 0, "--seed", s, "--length", 40).stdout for s in (1, 2)}
     assert len(greedy) == 1
 
 
@@ -82,7 +82,7 @@ def test_info_and_eval_report_the_model(trained, corpus_file):
     (["sample", "--prime", "Zap ☃"], 1, "the prime has characters the model never saw"),
     (["sample", "-c", "no-such-run"], 1, "no run 'no-such-run'"),
     (["train", "missing.txt"], 1, "corpus missing.txt does not exist"),
-    (["train", "--steps", "0"], 1, "--steps must be positive"),
+    (["train", "--steps", "0"], 2, "--steps must be positive"),
     (["train", "--cell", "transformer"], 2, "'transformer' is not one of"),
     (["train", "--plan", "--resume"], 1, "--plan shows a new run's settings"),
 ])

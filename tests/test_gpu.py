@@ -53,7 +53,7 @@ def test_every_cell_trains_on_cuda_and_its_checkpoint_serves_a_cpu_only_machine(
     records = [json.loads(line) for line in (ckpt / cell / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["train_loss"]) and np.isfinite(r["val_loss"]) for r in records)
 
-    sample = on_cpu_only("sample", "-c", ckpt / cell, "-n", 40, "--seed", 1)
+    sample = on_cpu_only("sample", "-c", ckpt / cell, "--length", 40, "--seed", 1)
     assert sample.returncode == 0 and len(sample.stdout) == 41, sample.stderr
     scored = on_cpu_only("eval", "-c", ckpt / cell, corpus_file, "--json")
     assert scored.returncode == 0 and json.loads(scored.stdout)["loss_nats"] > 0, scored.stderr
@@ -146,10 +146,10 @@ def test_sample_and_repl_run_on_the_gpu(corpus_file, tmp_path):
     ckpt = tmp_path / "ckpts"
     assert chargen("train", corpus_file, *TINY_FLAGS, "--steps", 8, "--device", "cuda", "--checkpoint-dir", ckpt,
                    "--name", "g", "--sample-length", 0).exit_code == 0
-    on_gpu = chargen("sample", "-c", ckpt / "g", "--device", "cuda", "-n", 60, "--seed", 4, "--temp", 0)
-    on_cpu = chargen("sample", "-c", ckpt / "g", "--device", "cpu", "-n", 60, "--seed", 4, "--temp", 0)
+    on_gpu = chargen("sample", "-c", ckpt / "g", "--device", "cuda", "--length", 60, "--seed", 4, "--temp", 0)
+    on_cpu = chargen("sample", "-c", ckpt / "g", "--device", "cpu", "--length", 60, "--seed", 4, "--temp", 0)
     assert on_gpu.exit_code == 0 and on_gpu.stdout == on_cpu.stdout  # greedy: the same text either way
-    repl = CliRunner().invoke(cli, ["repl", "-c", str(ckpt / "g"), "--device", "cuda", "-n", "20"], input="All:\n")
+    repl = CliRunner().invoke(cli, ["repl", "-c", str(ckpt / "g"), "--device", "cuda", "--length", "20"], input="All:\n")
     assert repl.exit_code == 0 and repl.stdout.strip(), repl.output
 
 

@@ -180,6 +180,9 @@ def test_report_holds_every_section_and_no_markup_from_the_corpus_or_run_name(tr
     html = out.read_text()
     for section in ("facts", "curves", "samples", "novelty", "surprise", "neurons"):
         assert f'<section id="{section}">' in html
+    # What a person opens it for comes first: the curves and a sample, then the facts table.
+    assert html.index('<section id="curves">') < html.index('<section id="samples">') < html.index('<section id="facts">')
+    assert "best validation loss" in html and "weights) trained on" in html
     no_markup_leaks(html)
     assert "chargen run &lt;b&gt;&amp;run" in html and "<b>&run" not in html
     assert "<polyline" in html and "http" not in html.replace("http://www.w3.org/2000/svg", "")  # no network

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from chargen.cli import checked, checkpoint_dir_option, checkpoint_option, cli, sampling_options, write_stream
+from chargen.cli import (checked, checkpoint_dir_option, checkpoint_option, cli, device_option, sampling_options,
+                         write_stream)
 from chargen.config import SamplingSettings, check_length, unescape
 from chargen.errors import ChargenError
 def _check_terminal_can_show(vocab_chars: str) -> None:
@@ -28,10 +29,8 @@ def _encodable(ch: str, encoding: str) -> bool:
         return False
 
 
-def device_option(f):
-    return click.option("--device", default="auto", show_default=True,
-                        help="Where each character is computed: cpu, cuda or cuda:N; auto times both on a big "
-                             "model where there is a GPU and takes the faster.")(f)
+SAMPLING_DEVICE = ("Where each character is computed: cpu (NumPy), cuda or cuda:N; auto times both on a big model "
+                   "where there is a GPU and takes the faster; mps samples on the cpu.")
 
 
 def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, settings: SamplingSettings, seed: int | None,
@@ -42,28 +41,29 @@ def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, settings: Sa
     from chargen.store import runs
     from chargen.store.checkpoint import load_checkpoint
 
-    if device != "auto":
+    if device == "mps":  # sampling has a NumPy path and a CUDA one; on a Mac the NumPy one is what works
+        click.echo("note: sampling runs on the cpu or a CUDA GPU; --device mps samples on the cpu", err=True)
+        device = "cpu"
+    elif device != "auto":
         device = str(resolve_device(device))  # one clear line for a GPU that is not there
-        if device != "cpu" and not device.startswith("cuda"):
-            raise ChargenError(f"--device {device}: generation runs on cpu or cuda")
     saved = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
     _check_terminal_can_show(saved.vocab.chars)
     return saved, sampler_for(saved, settings, seed, batch_size, device)
 
 
-@cli.command()
+@cli.command(short_help="Stream text from a trained model to stdout.")
 @checkpoint_option
 @checkpoint_dir_option
 @sampling_options
 @click.option("--prime", default="", help="Text to warm the model on; it is printed before the continuation.")
-@click.option("-n", "--length", type=int, default=500, show_default=True, callback=checked(check_length),
+@click.option("-l", "--length", type=int, default=500, show_default=True, callback=checked(check_length),
               help="Characters to generate (not counting the prime).")
-@click.option("--num-samples", type=int, default=1, show_default=True, callback=checked(check_length),
+@click.option("-n", "--num-samples", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Independent samples, generated together in one batch.")
-@click.option("--stop", default=None, help="Stop a sample once it has generated this string.")
+@click.option("--stop", default=None, help="Stop a sample once it has generated this string (\\n escapes work).")
 @click.option("--new-only", is_flag=True,
               help="Line-mode models: print only items that are not in the training file.")
-@device_option
+@device_option(SAMPLING_DEVICE)
 def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, length, num_samples, stop, new_only,
            device):
     """Stream generated text to stdout.
@@ -71,6 +71,13 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
     A line-mode model (trained with --lines) prints NUM_SAMPLES complete items, one per line, and says on
     stderr how many were in its training set, in its validation set, and new; --length is then the
     longest an item may grow.
+
+    Examples:
+
+    \b
+      chargen sample -t 0.8 -l 300                  300 characters from the latest run
+      chargen sample -c names -n 20 --new-only      20 new items from the run names-...
+      chargen sample --prime "ROMEO:" --stop '\\n\\n' --seed 7
     """
     saved, sampler = load_for_sampling(checkpoint, checkpoint_dir, SamplingSettings(temperature, top_k, top_p), seed,
                                        num_samples, device)
@@ -122,13 +129,13 @@ def _sample_items(saved, sampler, prime: str, length: int, count: int, new_only:
                            "raise --temp, or ask for fewer")
 
 
-@cli.command()
+@cli.command(short_help="Type a prefix and watch the model continue it.")
 @checkpoint_option
 @checkpoint_dir_option
 @sampling_options
-@click.option("-n", "--length", type=int, default=200, show_default=True, callback=checked(check_length),
+@click.option("-l", "--length", type=int, default=200, show_default=True, callback=checked(check_length),
               help="Characters per continuation.")
-@device_option
+@device_option(SAMPLING_DEVICE)
 def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length, device):
     """Interactive completion: type a prefix, watch the model continue it.
 
@@ -136,6 +143,12 @@ def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length, de
     standard input not a terminal, each input line gets its completion on one line of stdout. With a
     line-mode model, each line typed is the beginning of an item, completed to the item's end (an
     empty line asks for a whole new item).
+
+    Examples:
+
+    \b
+      chargen repl -t 0.7 -l 150 --seed 1
+      printf 'To be\\nWhat\\n' | chargen repl --seed 1    one completion per input line
     """
     from chargen.generate.repl import Repl, ReplSettings, describe_model
 

@@ -8,14 +8,26 @@ from pathlib import Path
 
 import click
 
-from chargen.cli import checkpoint_dir_option, checkpoint_option, cli
+from chargen.cli import checkpoint_dir_option, checkpoint_option, cli, device_option, json_option
 from chargen.errors import ChargenError
-@cli.command()
+
+
+@cli.command(short_help="Describe a checkpoint: model, corpus, progress, weights digest.")
 @checkpoint_option
 @checkpoint_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 def info(checkpoint, checkpoint_dir, as_json):
-    """Describe a checkpoint: model, vocabulary, corpus, progress and a digest of its weights."""
+    """Describe a checkpoint: model, vocabulary, corpus, progress and a digest of its weights.
+
+    The digest is the SHA-256 of the weights, the same for the same model whatever file holds it.
+
+    Examples:
+
+    \b
+      chargen info                      the best checkpoint of the most recent run
+      chargen info -c names --json      a run named by the start of its name
+      chargen info -c checkpoints/shakespeare-20261203-101500/latest.pt
+    """
     from chargen.store import runs
     from chargen.store.checkpoint import fact_text, load_checkpoint
 
@@ -30,21 +42,31 @@ def info(checkpoint, checkpoint_dir, as_json):
             click.echo(f"{key.replace('_', ' '):<{width}}  {fact_text(key, value)}")
 
 
-@cli.command("eval")
+@cli.command("eval", short_help="Score a text: nats/char, bits/char and perplexity.")
 @checkpoint_option
 @checkpoint_dir_option
 @click.argument("textfile", type=click.Path(path_type=Path))
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of TEXTFILE.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
-    """Measure how well a model predicts TEXTFILE: nats/char, bits/char and perplexity."""
-    import torch
+@device_option("Where the model runs: cpu, cuda, cuda:N or mps; auto takes cuda, then mps, then cpu.")
+@json_option
+def evaluate(checkpoint, checkpoint_dir, textfile, encoding, device, as_json):
+    """Measure how well a model predicts TEXTFILE: nats/char, bits/char and perplexity.
 
+    The state is carried from the first character to the last (a line-mode model: each line is an
+    item, from a fresh state, its end predicted too).
+
+    Examples:
+
+    \b
+      chargen eval held-out.txt
+      chargen eval -c names new-names.txt --json
+    """
     from chargen.data.corpus import read_text
     from chargen.data.items import all_item_batches
     from chargen.data.streams import eval_windows
     from chargen.data.vocab import describe_chars
     from chargen.model.charrnn import CharRNN
+    from chargen.model.device import resolve_device, set_arithmetic
     from chargen.store import runs
     from chargen.store.checkpoint import load_checkpoint
     from chargen.train.loss import loss_sum
@@ -59,12 +81,14 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, as_json):
     if missing := vocab.unknown(text):
         raise ChargenError(f"{textfile} has characters the model never saw, {describe_chars(missing)}")
     ids = vocab.encode(text)
-    model = CharRNN.trained(saved.model_config, saved.weights)
+    where = resolve_device(device)
+    set_arithmetic("fp32", where)  # the score of the model as trained, not of TF32 products
+    model = CharRNN.trained(saved.model_config, saved.weights).to(where)
     if saved.lines:  # every line an item, from the start state, its end predicted too
         batches, carry = all_item_batches(ids, vocab), False
     else:  # one text, the state carried from the first character to the last
         batches, carry = eval_windows(ids, batch_size=1, seq_len=1024), True
-    total, count = loss_sum(model, batches, torch.device("cpu"), carry_state=carry)
+    total, count = loss_sum(model, batches, where, carry_state=carry)
     loss = total / count
     record = {"checkpoint": str(path), "text": str(textfile), "chars": count,
               "loss_nats": loss, "bpc": loss / LN2, "perplexity": math.exp(loss)}

@@ -10,19 +10,53 @@ from pathlib import Path
 
 import click
 
-from chargen.cli import ARGV_KEY, EXIT_INTERRUPTED, checkpoint_dir_option, cli, default_of, write_stream
+from chargen.cli import (ARGV_KEY, EXIT_INTERRUPTED, SectionedCommand, check_device, checked, checkpoint_dir_option,
+                         cli, default_of, write_stream)
 from chargen.config import CELLS, DEFAULT_MINUTES, INITS, PRECISIONS, ModelConfig, TrainConfig, flag
 from chargen.errors import ChargenError
 from chargen.train.request import MODEL_OPTIONS, RunRequest
 
 
+# What a time budget (--minutes, the default) chooses for this machine when the option is left out
+# (chargen.train.recipe); --batch-size on a GPU and in line mode, --warmup-steps when fine-tuning.
+BUDGET_CHOOSES = ("layers", "hidden_size", "dropout", "batch_size", "lr", "warmup_steps", "min_lr_ratio", "eval_every",
+                  "eval_chars", "precision")
+# train --help lists its options under these headings.
+SECTIONS = (
+    ("Model options", ("cell", "layers", "hidden_size", "embed_dim", "dropout", "init", "init_from")),
+    ("Training options", ("batch_size", "seq_len", "lr", "weight_decay", "warmup_steps", "min_lr_ratio", "grad_clip",
+                          "seed", "lines", "encoding", "max_vocab")),
+    ("Length options (one of them; the default is a time budget)", ("steps", "epochs", "minutes")),
+    ("Evaluation options", ("eval_every", "eval_chars", "val_fraction")),
+    ("Output options", ("checkpoint_dir", "name", "resume", "allow_corpus_change", "sample_length", "quiet", "plan_only",
+                        "logs")),
+    ("Process options", ("device", "precision", "nproc")),
+)
+
+
 def _opt(name: str, cls, help: str, type=None, **kw):
+    """The option of a config field: its flag, its default shown, and (for a number) the field's own check,
+    so that a bad value is a usage error with the message a library user gets."""
     default = default_of(cls, name)
-    shown = f" [default: {default}]" if default is not None else ""
-    return click.option("--" + name.replace("_", "-"), name, type=type, default=None, help=help + shown, **kw)
+    shown = f"default: {default}" if default is not None else ""
+    if name in BUDGET_CHOOSES:
+        shown = f"{shown}; a time budget chooses" if shown else "a time budget chooses"
+    if type in (int, float):
+        kw.setdefault("callback", checked(_field_check(cls, name)))
+    return click.option("--" + name.replace("_", "-"), name, type=type, default=None,
+                        help=help + (f" [{shown}]" if shown else ""), **kw)
 
 
-@cli.command(context_settings={"show_default": False})
+def _field_check(cls, name: str):
+    def check(value):
+        cls(**({"vocab_size": 1} if cls is ModelConfig else {}), **{name: value})  # raises ChargenError
+        return value
+
+    return check
+
+
+@cli.command(cls=SectionedCommand, sections=SECTIONS, context_settings={"show_default": False},
+             short_help="Train a model on text files (default: the bundled Shakespeare).")
 @click.argument("corpus", nargs=-1, type=click.Path(path_type=str))
 @_opt("cell", ModelConfig, "Recurrent cell.", type=click.Choice(CELLS))
 @_opt("layers", ModelConfig, "Stacked recurrent layers.", type=int)
@@ -46,24 +80,27 @@ def _opt(name: str, cls, help: str, type=None, **kw):
       "validation text; 0 reads all of it.", type=int)
 @_opt("val_fraction", TrainConfig, "Last fraction of the text held out for validation; 0 for none.", type=float)
 @_opt("seed", TrainConfig, "Random seed for weights, dropout and data order.", type=int)
-@_opt("device", TrainConfig, "auto, cpu, cuda, cuda:N or mps.", type=str)
+@_opt("device", TrainConfig, "Where to train: cpu, cuda, cuda:N or mps; auto takes cuda, then mps, then cpu.",
+      type=str, metavar="auto|cpu|cuda[:N]|mps", callback=checked(check_device))
 @_opt("precision", TrainConfig, "Arithmetic of training: fp32; tf32 on NVIDIA GPUs (Ampere and later); bf16 "
       "where the hardware has it (the time-budget recipe measures each and takes the fastest).",
       type=click.Choice(PRECISIONS))
 @click.option("--lines", "lines", flag_value=True, default=None,
               help="Line mode: each non-empty line is one item (a name, a title), learned from its start to its end.")
 @click.option("--encoding", default=None, help="Text encoding of the corpus. [default: utf-8]")
-@click.option("--max-vocab", type=int, default=None, help="Refuse corpora with more distinct characters. [default: 20000]")
+@click.option("--max-vocab", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse corpora with more distinct characters. [default: 20000]")
 @checkpoint_dir_option
 @click.option("--name", default=None, help="Run folder name. Default: corpus name and time.")
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[RUN]",
-              help="Continue a run exactly where it stopped (default: the most recent run).")
+              help="Continue a run exactly where it stopped: a run folder, name or start of a name (default: "
+                   "the most recent run).")
 @click.option("--allow-corpus-change", is_flag=True, help="On --resume, accept a corpus that differs from the run's.")
 @click.option("--init-from", metavar="RUN|FILE", default=None,
               help="Start from a trained model (a run or checkpoint file): fine-tune its weights on CORPUS, "
                    "keeping its architecture; characters it never saw are added.")
-@click.option("--sample-length", type=int, default=400, show_default=True,
-              help="Characters of sample printed to stdout at the end; 0 for none.")
+@click.option("--sample-length", type=click.IntRange(min=0), default=400, show_default=True, metavar="N",
+              help="Characters of sample printed to stdout at the end (at temperature 0.8); 0 for none.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--plan", "plan_only", is_flag=True,
               help="Show the run's settings (with a time budget: the recipe, measured on this machine) and the "
@@ -78,15 +115,24 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
           quiet, plan_only, nproc, logs, **options):
     """Train a model on CORPUS: text files, or folders of *.txt files (default: bundled Shakespeare).
 
-    With a time budget (--minutes, the default), every option you leave out is chosen for the budget
-    and this machine's measured speed, and the log says what was chosen; with --steps or --epochs the
-    defaults shown apply.
+    With a time budget (--minutes, the default), the options marked "a time budget chooses" that you
+    leave out are chosen for the budget and this machine's measured speed: the model's size and
+    dropout, the learning rate and its schedule, the evaluations, the arithmetic and (on a GPU or
+    with --lines) the batch; the log says what was chosen, and --plan shows it without training. With --steps or
+    --epochs the defaults shown apply. Options you give always win.
 
     Checkpoints, metrics and config go to CHECKPOINT_DIR/NAME. Ctrl-C saves a resumable checkpoint
     and exits 130; `chargen train --resume` continues it exactly.
 
     Under torchrun (`torchrun --nproc-per-node N -m chargen train ...`), or with --nproc N, the
     processes train one model together; only the first prints and writes checkpoints.
+
+    Examples:
+
+    \b
+      chargen train --minutes 5                     the bundled Shakespeare, 5 minutes
+      chargen train names.txt --lines --name names  one item per line
+      chargen train --resume names                  continue an interrupted run
     """
     from chargen.train import distributed
     from chargen.train.loggers import require
@@ -171,7 +217,7 @@ def _finish(trainer, finished, console, sample_length: int, quiet: bool) -> None
     if sample_length <= 0:
         return
     if not quiet:
-        console.print(f"a sample at temperature 0.8 (more with: chargen sample -c {trainer.run_dir}):")
+        console.print(f"a sample at temperature 0.8 (more with: chargen sample -c {trainer.run_dir} -t 0.8):")
     model, vocab, seed = StepModel(trainer.model_config, trainer.model.state_dict()), trainer.corpus.vocab, trainer.cfg.seed
     if trainer.cfg.lines:
         click.echo(sample_text(model, vocab, sample_length, seed=seed, items=True))

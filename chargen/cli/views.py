@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from chargen.cli import checkpoint_dir_option, checkpoint_option, cli
+from chargen.cli import (checkpoint_dir_option, checkpoint_option, cli, json_option, output_option, seed_option,
+                         temperature_option)
 from chargen.errors import ChargenError
 
 DEFAULT_LIMIT = 3000  # characters of a text a view reads unless told otherwise
@@ -69,19 +70,25 @@ def _write_page(html: str, out: Path) -> None:
     click.echo(f"wrote {out}", err=True)
 
 
-@cli.command()
+@cli.command(short_help="Colour a text by how surprised the model is by each character.")
 @checkpoint_option
 @checkpoint_dir_option
 @text_options
-@click.option("--html", "html_out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write a self-contained HTML page (hover a character for its probability).")
-@click.option("--places", type=click.IntRange(min=1), default=10, show_default=True,
+@output_option("Also write a self-contained HTML page (hover a character for its probability).", "--html")
+@click.option("--places", type=click.IntRange(min=1), default=10, show_default=True, metavar="N",
               help="How many of the most surprising places to list.")
-def heatmap(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, places):
+def heatmap(checkpoint, checkpoint_dir, file, typed, encoding, limit, output, places):
     """Colour each character of a text by how surprised the model is by it.
 
     Surprise is -log2 of the probability the model gave the character; per line and in total it is
     bits per character. Without FILE or --text: the start of the run's validation text.
+
+    Examples:
+
+    \b
+      chargen heatmap                               the start of the run's validation text
+      chargen heatmap --text "To be, or not to be" -o surprise.html
+      chargen heatmap -c names some-names.txt --limit 500
     """
     from chargen.generate.sample import StepModel
     from chargen.views.page import page
@@ -92,8 +99,8 @@ def heatmap(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, 
     path, saved, text = _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit)
     found = surprise(StepModel(saved.model_config, saved.weights), saved.vocab, text, items=saved.lines)
     show_surprise(_stdout(), found, places)
-    if html_out:
-        _write_page(page(f"Surprise: {path}", [surprise_section(found, places=places)]), html_out)
+    if output:
+        _write_page(page(f"Surprise: {path}", [surprise_section(found, places=places)]), output)
 
 
 def _cell_list(value: str | None) -> list[int] | None:
@@ -105,23 +112,30 @@ def _cell_list(value: str | None) -> list[int] | None:
         raise click.BadParameter(f"expected cell numbers separated by commas, like 3,17, not {value!r}") from None
 
 
-@cli.command()
+@cli.command(short_help="Colour a text by single cells' activations: what each tracks.")
 @checkpoint_option
 @checkpoint_dir_option
 @text_options
-@click.option("--html", "html_out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write a self-contained HTML page with one row per cell.")
-@click.option("--cells", callback=lambda ctx, p, v: _cell_list(v), help="Cells to show, e.g. 3,17 (default: chosen).")
-@click.option("--layer", type=int, default=None, help="The layer to look at (default: the top one).")
-@click.option("--count", type=click.IntRange(min=1), default=5, show_default=True,
+@output_option("Also write a self-contained HTML page with one row per cell.", "--html")
+@click.option("--cells", callback=lambda ctx, p, v: _cell_list(v), metavar="I,J,...",
+              help="Cells to show, e.g. 3,17 (default: chosen).")
+@click.option("--layer", type=int, default=None, help="The layer to look at, from 0 (default: the top one).")
+@click.option("--count", type=click.IntRange(min=1), default=5, show_default=True, metavar="N",
               help="Cells chosen automatically: the ones that best track properties of the text.")
 @click.option("--gates", is_flag=True, help="LSTM: also chart how often each gate is saturated.")
-def neurons(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, cells, layer, count, gates):
+def neurons(checkpoint, checkpoint_dir, file, typed, encoding, limit, output, cells, layer, count, gates):
     """Karpathy's view of single cells: the text coloured by a cell's activation at each character.
 
     Cells are chosen as those whose activation best correlates with simple properties of the text
     (inside quotes, bracket depth, position in the line, start of a word, after a newline, and
     indentation for code), each listed with its correlation; --cells picks them by hand.
+
+    Examples:
+
+    \b
+      chargen neurons -o cells.html --gates         cells of the latest run, and its LSTM gates
+      chargen neurons --text 'print("(a, b)")' --count 3
+      chargen neurons --cells 3,17 --layer 0
     """
     from chargen.model.equations import Network
     from chargen.views.neurons import activations, gate_saturation, trackers
@@ -143,38 +157,47 @@ def neurons(checkpoint, checkpoint_dir, file, typed, encoding, limit, html_out, 
     show_neurons(console, acts, rows)
     if saturation:
         show_gates(console, saturation)
-    if html_out:
+    if output:
         sections = [neurons_section(acts, rows)] + ([gates_section(saturation)] if saturation else [])
-        _write_page(page(f"Cells: {path}", sections), html_out)
+        _write_page(page(f"Cells: {path}", sections), output)
 
 
-@cli.command()
+@cli.command(short_help="Measure how far back gradients reach in each kind of cell.")
 @click.argument("corpus", nargs=-1, type=click.Path(path_type=str))
 @click.option("--cells", default="rnn-tanh,rnn-relu:identity,lstm,gru", show_default=True,
               help="Cells to compare; cell:init picks how one starts (rnn-relu:identity is the IRNN).")
-@click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True, metavar="N",
               help="Training steps between the two measurements.")
-@click.option("--horizon", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--horizon", type=click.IntRange(min=1), default=100, show_default=True, metavar="K",
               help="K: how many steps back to follow the gradient.")
-@click.option("--hidden-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the chart: .png or .svg.")
-@click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON instead.")
-def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, out, as_json):
+@click.option("--hidden-size", type=click.IntRange(min=1), default=128, show_default=True, metavar="H",
+              help="Width of each cell's recurrent layers.")
+@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, metavar="L",
+              help="Stacked recurrent layers of each cell.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Random seed of the weights and the data order, the same for every cell.")
+@output_option("Also write the chart: .png or .svg (needs pip install 'chargen[plot]').", "--out")
+@json_option(help="Print the measurements as JSON instead.")
+def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, output, as_json):
     """Vanishing gradients, measured: how much of the gradient of one prediction reaches the state k
     steps earlier, for each cell, at initialisation and after training (same size, text and seed).
 
     Trains each cell briefly on CORPUS (default: the bundled Shakespeare). Reach: the k at which the
     gradient has fallen to 1% of its size at k = 0.
+
+    Examples:
+
+    \b
+      chargen gradflow -o gradflow.png
+      chargen gradflow my.txt --cells lstm,gru --steps 200 --json
     """
     from chargen.data.corpus import bundled_corpus
     from chargen.views.figures import check_output, gradflow_figure
     from chargen.views.gradflow import flows_json, gradient_flow
     from chargen.views.terminal import show_gradflow
 
-    if out is not None:
-        check_output(out)
+    if output is not None:
+        check_output(output)
     names = [c.strip() for c in cells.split(",") if c.strip()]
     errors = _stderr()
     flows = gradient_flow(list(corpus) or [str(bundled_corpus())], names, steps, horizon,
@@ -185,25 +208,37 @@ def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, out, as_j
         click.echo(flows_json(flows))
     else:
         show_gradflow(_stdout(), flows)
-    if out is not None:
-        gradflow_figure(flows, out)
-        click.echo(f"wrote {out}", err=True)
+    if output is not None:
+        gradflow_figure(flows, output)
+        click.echo(f"wrote {output}", err=True)
 
 
-@cli.command()
+@cli.command(short_help="Chart the training and validation loss of one or more runs.")
 @click.argument("run_names", metavar="[RUN]...", nargs=-1)
+@checkpoint_option(multiple=True)
 @checkpoint_dir_option
 @click.option("--x", "x_axis", type=click.Choice(["step", "time", "chars"]), default="step", show_default=True,
               help="What the x axis counts: optimizer steps, training seconds, or characters read.")
 @click.option("--bits", is_flag=True, help="Bits per character instead of nats.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the chart to a .png or .svg file (needs pip install 'chargen[plot]').")
-def plot(run_names, checkpoint_dir, x_axis, bits, out):
-    """Training and validation loss of one or more runs (default: the most recent) on one chart."""
+@output_option("Write the chart to a .png or .svg file (needs pip install 'chargen[plot]').", "--out")
+def plot(run_names, checkpoints, checkpoint_dir, x_axis, bits, output):
+    """Training and validation loss of one or more runs (default: the most recent) on one chart.
+
+    The runs are RUN arguments or -c options, in any mix; each run's best validation loss goes to
+    stderr.
+
+    Examples:
+
+    \b
+      chargen plot                                  the most recent run, in the terminal
+      chargen plot -c names -c shakespeare --x time --bits
+      chargen plot -o loss.png
+    """
     from chargen.store import runs
     from chargen.units import LN2
 
-    folders = [runs.find_run(n, checkpoint_dir) for n in run_names] or [runs.latest_run(checkpoint_dir)]
+    names = [*run_names, *checkpoints]
+    folders = [runs.find_run(n, checkpoint_dir) for n in names] or [runs.latest_run(checkpoint_dir)]
     curves, notes = [], []
     for folder in folders:
         records, skipped = runs.read_metrics(folder)
@@ -214,11 +249,11 @@ def plot(run_names, checkpoint_dir, x_axis, bits, out):
         if best is not None:
             notes.append(f"{folder.name}: best val {best:.4f} nats/char ({best / LN2:.3f} bpc) "
                          f"after {records[-1]['step']:,} steps")
-    if out is not None:
+    if output is not None:
         from chargen.views.figures import curves_figure
 
-        curves_figure(curves, x_axis, bits, out)
-        click.echo(f"wrote {out}", err=True)
+        curves_figure(curves, x_axis, bits, output)
+        click.echo(f"wrote {output}", err=True)
     else:
         from chargen.views.terminal import show_curves
 
@@ -227,15 +262,16 @@ def plot(run_names, checkpoint_dir, x_axis, bits, out):
         click.echo(note, err=True)
 
 
-@cli.command()
+@cli.command(short_help="Measure how much of the generated text is copied from the corpus.")
 @checkpoint_option
 @checkpoint_dir_option
-@click.option("--samples", "count", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--length", type=click.IntRange(min=20), default=500, show_default=True,
+@click.option("-n", "--num-samples", "--samples", "count", type=click.IntRange(min=1), default=10, show_default=True,
+              metavar="N", help="Samples to generate and look up in the training text.")
+@click.option("-l", "--length", type=click.IntRange(min=20), default=500, show_default=True, metavar="N",
               help="Characters per sample (line mode: the longest an item may be).")
-@click.option("--temp", "temperature", type=float, default=0.8, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@temperature_option
+@seed_option(default=0)
+@json_option
 def novelty(checkpoint, checkpoint_dir, count, length, temperature, seed, as_json):
     """How much of what the model writes is copied from its training text.
 
@@ -244,15 +280,19 @@ def novelty(checkpoint, checkpoint_dir, count, length, temperature, seed, as_jso
     validation text show what a model that copies nothing reaches. A line-mode model's items are
     counted as in the training set, in the validation set, or new. The training text is indexed once
     (cached beside the corpus cache).
+
+    Examples:
+
+    \b
+      chargen novelty
+      chargen novelty -c names -n 200 -t 0.8 --json
     """
     import json
 
-    from chargen.config import check_temperature
     from chargen.store import runs
     from chargen.store.checkpoint import load_checkpoint
     from chargen.views.novelty import measure
 
-    check_temperature(temperature)
     found = measure(load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir)), count, length, temperature, seed)
     note = f"{count} samples of up to {length:,} characters at temperature {temperature:g}, seed {seed}."
     if as_json:
@@ -272,18 +312,29 @@ def novelty(checkpoint, checkpoint_dir, count, length, temperature, seed, as_jso
         show_copying(_stdout(), found.generated, found.validation, note)
 
 
-@cli.command()
+@cli.command(short_help="Write one self-contained HTML page about a run.")
 @click.argument("run_name", metavar="[RUN]", required=False)
+@checkpoint_option
 @checkpoint_dir_option
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("report.html"),
-              show_default=True, help="The HTML file to write.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the samples.")
-def report(run_name, checkpoint_dir, output, seed):
+@output_option("The HTML file to write.", default=Path("report.html"))
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the samples and of the novelty check.")
+def report(run_name, checkpoint, checkpoint_dir, output, seed):
     """One self-contained HTML page about a run (default: the most recent): its configuration and
     corpus, loss curves, samples at three temperatures, how much it copies, and what it finds
-    surprising in held-out text."""
+    surprising in held-out text.
+
+    The run is RUN or -c, not both.
+
+    Examples:
+
+    \b
+      chargen report                                report.html on the most recent run
+      chargen report -c names -o names.html
+    """
     from chargen.store import runs
     from chargen.views.report import run_report
 
-    folder = runs.find_run(run_name, checkpoint_dir)
+    if run_name is not None and checkpoint is not None:
+        raise click.UsageError("give the run once: as RUN or with -c/--checkpoint")
+    folder = runs.find_run(run_name or checkpoint, checkpoint_dir)
     _write_page(run_report(folder, seed), output)

@@ -213,11 +213,14 @@ def read_payload(path: Path) -> dict[str, Any]:
 
 
 def fact_text(key: str, value: Any) -> str:
-    """One of `Checkpoint.facts` as text: thousands separators, losses to 4 places, lists and records inline."""
-    if isinstance(value, bool) or key == "format_version":
+    """One of `Checkpoint.facts` as text: yes or no, thousands separators, losses to 4 places and other
+    numbers as they are (dropout 0.2), lists and records inline."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "format_version":
         return str(value)
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.4f}" if key.endswith(("_loss", "_bpc")) else f"{value:g}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, (list, tuple)):

@@ -1,4 +1,5 @@
-"""Run folders: where a run's checkpoints, metrics and config live, and how commands find them.
+"""Run folders: where a run's checkpoints, metrics and config live, how commands find them, and what
+`chargen runs` says of each (read from the JSON files alone, so listing runs never loads torch).
 
     checkpoints/<run-name>/
         best.pt        lowest validation loss so far
@@ -14,11 +15,13 @@ import fcntl
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chargen.store.files import describe_os_error, write_text_atomically
 from chargen.errors import ChargenError
+from chargen.units import bits
 
 BEST = "best.pt"
 LATEST = "latest.pt"
@@ -52,8 +55,17 @@ def latest_run(checkpoint_dir: Path) -> Path:
     return max(runs, key=written)
 
 
+def _folders(checkpoint_dir: Path) -> list[Path]:
+    """Every run folder, trained or still before its first checkpoint: what `chargen runs` lists."""
+    if not checkpoint_dir.is_dir():
+        return []
+    return [d for d in checkpoint_dir.iterdir()
+            if d.is_dir() and any((d / f).is_file() for f in (LATEST, BEST, CONFIG, METRICS))]
+
+
 def find_run(spec: str | None, checkpoint_dir: Path) -> Path:
-    """A run folder from a path, a run name under `checkpoint_dir`, or None for the latest run."""
+    """A run folder from a path, a run name under `checkpoint_dir` or the start of one (when only one run
+    starts so; an exact name always wins), or None for the latest run."""
     if spec is None:
         return latest_run(checkpoint_dir)
     for candidate in (Path(spec), checkpoint_dir / spec):
@@ -61,6 +73,13 @@ def find_run(spec: str | None, checkpoint_dir: Path) -> Path:
             return candidate
         if candidate.is_file():
             return candidate.parent
+    if spec and "/" not in spec and os.sep not in spec:
+        starting = sorted(d.name for d in _folders(checkpoint_dir) if d.name.startswith(spec))
+        if len(starting) == 1:
+            return checkpoint_dir / starting[0]
+        if starting:
+            raise ChargenError(f"{spec!r} is the start of {len(starting)} runs in {checkpoint_dir}: "
+                               f"{', '.join(starting)}; give more of the name")
     raise ChargenError(f"no run {spec!r}: not a folder, a checkpoint file, or a run in {checkpoint_dir}")
 
 
@@ -116,6 +135,24 @@ class RunLock:
             self._fd = None
 
 
+def is_training(run_dir: Path) -> bool:
+    """Whether a live process holds the run's lock. The file outlives a killed process, so its being there
+    says nothing: a non-blocking attempt to take the lock asks the operating system."""
+    try:
+        fd = os.open(run_dir / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
     with open(run_dir / METRICS, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
@@ -148,6 +185,15 @@ def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
         what = "a chargen run" if (run_dir / LATEST).is_file() or (run_dir / BEST).is_file() else "no chargen run"
         raise ChargenError(f"{run_dir} has no {METRICS}: it is {what} with no evaluation yet"
                            if what == "a chargen run" else f"{run_dir} is not a chargen run (no {METRICS})")
+    records, skipped = _records(path)
+    if not records:
+        raise ChargenError(f"{path} has no evaluation records yet" + (f" ({skipped} unreadable line(s))" if skipped else "")
+                           + "; train the run past its first evaluation")
+    return records, skipped
+
+
+def _records(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The readable records of a metrics.jsonl, and how many of its lines were not (a torn last line)."""
     records, skipped = [], 0
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.strip():
@@ -159,7 +205,74 @@ def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], int]:
             skipped += 1
             continue
         records.append(record)
-    if not records:
-        raise ChargenError(f"{path} has no evaluation records yet" + (f" ({skipped} unreadable line(s))" if skipped else "")
-                           + "; train the run past its first evaluation")
     return records, skipped
+
+
+# A run on a time budget counts as finished once it has trained this share of its minutes: the budget
+# aims the last step at 98% of the time (chargen.train.budget), and an interrupted run's JSON files do
+# not say more (the step latest.pt holds is inside the torch file).
+FINISHED_SHARE = 0.9
+
+
+@dataclass
+class RunSummary:
+    """What `chargen runs` says of one run folder."""
+
+    name: str
+    path: str
+    cell: str | None  # None where config.json is missing or unreadable
+    layers: int | None
+    hidden_size: int | None
+    corpus: list[str]  # the corpus files' names
+    steps: int  # the step of the last evaluation; 0 before the first
+    best_val_bpc: float | None
+    written: float  # when the run last wrote a file, in seconds since the epoch
+    state: str  # training (a live process holds its lock), interrupted (resumable, short of its plan) or finished
+
+
+def list_runs(checkpoint_dir: Path) -> list[RunSummary]:
+    """Every run under `checkpoint_dir`, the most recently written first."""
+    return sorted((summarise(d) for d in _folders(checkpoint_dir)), key=lambda r: r.written, reverse=True)
+
+
+def summarise(run_dir: Path) -> RunSummary:
+    """A run folder's summary, from its config.json and metrics.jsonl; what they lack stays None."""
+    config = _json(run_dir / CONFIG)
+    model, train = config.get("model") or {}, config.get("train") or {}
+    corpus = (config.get("corpus") or {}).get("sources") or []
+    records = _records(run_dir / METRICS)[0] if (run_dir / METRICS).is_file() else []
+    last = records[-1] if records else None
+    losses = [r["val_loss"] for r in records if isinstance(r.get("val_loss"), (int, float))]
+    files = [run_dir / f for f in (LATEST, BEST, METRICS, CONFIG) if (run_dir / f).is_file()]
+    return RunSummary(
+        name=run_dir.name, path=str(run_dir), cell=model.get("cell"), layers=model.get("layers"),
+        hidden_size=model.get("hidden_size"), corpus=[Path(str(s)).name for s in corpus],
+        steps=int(last["step"]) if last else 0, best_val_bpc=bits(min(losses)) if losses else None,
+        written=max(f.stat().st_mtime for f in files), state=_state(run_dir, train, last))
+
+
+def _state(run_dir: Path, train: dict[str, Any], last: dict[str, Any] | None) -> str:
+    if is_training(run_dir):
+        return "training"
+    if not (run_dir / LATEST).is_file():
+        return "finished"  # nothing to resume from
+    return "finished" if last is not None and _reached(train, last) else "interrupted"
+
+
+def _reached(train: dict[str, Any], last: dict[str, Any]) -> bool:
+    """Whether the last evaluation is at the end of the run's plan: its steps, epochs or minutes."""
+    if train.get("steps"):
+        return last["step"] >= train["steps"]
+    if train.get("epochs"):
+        return last.get("epoch", 0) >= train["epochs"] - 1e-3  # metrics.jsonl rounds epochs to 4 places
+    if train.get("minutes"):
+        return last.get("elapsed_s", 0) >= FINISHED_SHARE * 60 * train["minutes"]
+    return True  # a run with no plan in its config (an older chargen's): nothing says it is short
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}

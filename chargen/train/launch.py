@@ -17,6 +17,7 @@ from chargen.errors import ChargenError
 from chargen.model.device import check_precision, has_precision, resolve_device, usable_precisions
 from chargen.store import runs
 from chargen.store.checkpoint import Checkpoint, load_checkpoint
+from chargen.train.budget import scaled_minutes
 from chargen.train.distributed import Single
 from chargen.train.finetune import ARCHITECTURE, grown_vocab, parent_record, transplant
 from chargen.train.loop import Preview, Trainer, make_data
@@ -79,6 +80,8 @@ def prepare(request: RunRequest, *, progress=None, group: Single | None = None, 
     cfg = TrainConfig(**chosen) if chosen is not None else request.train
     if all(getattr(cfg, n) is None for n in LENGTH_OPTIONS):
         cfg = replace(cfg, minutes=DEFAULT_MINUTES)
+    if cfg.minutes is not None:
+        cfg = replace(cfg, minutes=scaled_minutes(cfg.minutes))
     encoding = request.encoding or "utf-8"
     extra = {"max_vocab": request.max_vocab} if request.max_vocab is not None else {}
     corpus = group.main_first(lambda: load_corpus(request.corpus, encoding=encoding, progress=progress, **extra))
@@ -164,8 +167,9 @@ def resume_trainer(request: RunRequest, *, progress=None, group: Single | None =
     elif "epochs" in length:
         per_epoch = make_data(corpus, cfg, (0, group.world)).steps_per_epoch
         checkpoint.position.total_steps = max(1, math.ceil(length["epochs"] * per_epoch))
-    trainer = Trainer(run_dir, corpus, checkpoint.model_config, cfg, resume=checkpoint,
-                      minutes_extra=length.get("minutes"), group=group, parent=checkpoint.parent, preview=preview)
+    minutes_extra = scaled_minutes(length["minutes"]) if "minutes" in length else None
+    trainer = Trainer(run_dir, corpus, checkpoint.model_config, cfg, resume=checkpoint, minutes_extra=minutes_extra,
+                      group=group, parent=checkpoint.parent, preview=preview)
     trainer.notes.extend(notes)
     return trainer
 

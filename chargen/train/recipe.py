@@ -68,6 +68,7 @@ MIN_EVAL_CHARS = 100_000  # and never less than about this: tinyshakespeare's wh
 # 1.6414); stopped at 10 it ended at 1.6213, and 5 minutes at 1.6168. (Before the output bias started
 # at the character frequencies, learning was slower and the best came after 16-17 passes.)
 MAX_PASSES = 10.0
+MAX_ITEM_BATCH_SHARE = 0.25  # line mode: a step reads at most this share of the training items
 # A validation text this many nats per character harder than the training text's end for a bigram model
 # (chargen.data.shift) gets SHIFT_DROPOUT however few the passes. python-code's (+0.32) gained 0.041 nats at
 # 2.5 minutes with dropout 0.1 (1.7460 against 1.7873, 2x256, bench/quality.py --corpus python-code),
@@ -216,7 +217,11 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
         train["minutes"] = round(max(reading.seconds, 1.0) / 60, 3)  # a text of a few lines: a second, never zero
     chars_per_step = train["batch_size"] * train["seq_len"]
     if task.item_chars:
-        train["batch_size"] = max(1, round(chars_per_step / task.item_chars))
+        # As many items as make a step of streams' characters; but a short list is still read in several
+        # steps a pass (300 names would otherwise be fewer than one step of 341).
+        items = task.train_chars / task.item_chars
+        train["batch_size"] = max(1, min(round(chars_per_step / task.item_chars), int(items * MAX_ITEM_BATCH_SHARE)))
+        chars_per_step = train["batch_size"] * task.item_chars
     train.update(_evaluations(task, reading, steps=max(1, reading.chars / chars_per_step)))
     job = train["batch_size"]
     train["batch_size"] = max(1, round(job / task.world))

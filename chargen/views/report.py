@@ -15,6 +15,7 @@ from chargen.generate.sample import Sampler, StepModel, generate_items
 from chargen.model.equations import Network
 from chargen.store import runs
 from chargen.store.checkpoint import Checkpoint, load_checkpoint
+from chargen.units import bits
 from chargen.views.neurons import activations, trackers
 from chargen.views.novelty import measure, validation_text
 from chargen.views.page import Section, page, text
@@ -53,15 +54,20 @@ def run_report(run_dir: Path, seed: int = 1) -> str:
     records, skipped = runs.read_metrics(run_dir)
     config, vocab, items = checkpoint.model_config, checkpoint.vocab, checkpoint.lines
     model = StepModel(config, checkpoint.weights)
-    name = run_dir.name
-    last = records[-1]
-    lede = (f"{config.cell} {config.layers}x{config.hidden_size} trained on {', '.join(Path(s).name for s in checkpoint.corpus.sources)}"
-            f" for {last['step']:,} steps; best validation loss {checkpoint.position.best_val_loss or float('nan'):.4f} nats/char.")
-    sections = [facts_section({**checkpoint.facts(path), "train": asdict(checkpoint.train_config)}),
-                curves_section([(name, records)])]
+    name, last, best = run_dir.name, records[-1], checkpoint.position.best_val_loss
+    weights = sum(w.numel() for w in checkpoint.weights.values())
+    trained = f" in {last['elapsed_s'] / 60:.1f} minutes" if last.get("elapsed_s") else ""
+    headline = (f"best validation loss {best:.4f} nats/char ({bits(best):.3f} bits/char)" if best is not None
+                else "no validation loss yet")
+    lede = (f"{config.cell} {config.layers}x{config.hidden_size} ({weights:,} weights) trained on "
+            f"{', '.join(Path(s).name for s in checkpoint.corpus.sources)} for {last['step']:,} steps{trained}: "
+            f"{headline}.")
+    # What a person opens the report for first: how training went and what the model writes; the facts after.
+    curves = curves_section([(name, records)])
     if skipped:
-        sections[-1] = Section("curves", "Loss", sections[-1].body + f"<p>{skipped} unreadable line(s) of metrics.jsonl skipped.</p>")
-    sections.append(samples_section(samples(model, vocab, items, seed)))
+        curves = Section("curves", "Loss", curves.body + f"<p>{skipped} unreadable line(s) of metrics.jsonl skipped.</p>")
+    sections = [curves, samples_section(samples(model, vocab, items, seed)),
+                facts_section({**checkpoint.facts(path), "train": asdict(checkpoint.train_config)})]
     try:
         sections += _corpus_sections(checkpoint, model, seed)
     except ChargenError as e:  # the training text is gone or changed: the model's own sections still stand
