@@ -120,13 +120,13 @@ def _sample_items(saved, sampler, prime: str, length: int, count: int, new_only:
             if printed < count and (where == "new" or not new_only):
                 click.echo(item)
                 printed += 1
+    where = (f"{sum(tally.values())} item(s) generated: {tally['train']} in the training set, {tally['val']} in "
+             f"the validation set, {tally['new']} new") if known else ""
+    if printed < count:  # the tally goes into the one error line
+        raise ChargenError(f"only {printed} of {count} items were new after {rounds} rounds ({where}); "
+                           "raise --temperature, or ask for fewer")
     if known:
-        drawn = sum(tally.values())
-        click.echo(f"{drawn} item(s) generated: {tally['train']} in the training set, {tally['val']} in the "
-                   f"validation set, {tally['new']} new" + (f"; {printed} new printed" if new_only else ""), err=True)
-    if printed < count:
-        raise ChargenError(f"only {printed} of {count} items were new after {rounds} rounds; "
-                           "raise --temp, or ask for fewer")
+        click.echo(where + (f"; {printed} new printed" if new_only else ""), err=True)
 
 
 @cli.command(short_help="Type a prefix and watch the model continue it.")
