@@ -55,6 +55,10 @@ def test_gradflow_command_prints_the_chart_and_writes_json(tmp_path):
     chart = CliRunner().invoke(cli, ["gradflow", str(CORPUS), "--cells", "lstm", "--steps", "5", "--horizon", "20",
                                      "--hidden-size", "16"], env={"NO_COLOR": "1"})
     assert chart.exit_code == 0 and "reach (1%)" in chart.stdout and "\x1b[" not in chart.stdout
+    page = CliRunner().invoke(cli, ["gradflow", str(CORPUS), "--cells", "lstm", "--steps", "2", "--horizon", "20",
+                                    "--hidden-size", "16", "-o", str(tmp_path / "flow.html")])
+    assert page.exit_code == 0, page.output
+    assert '<section id="gradflow">' in (tmp_path / "flow.html").read_text(encoding="utf-8")
     for cells, message in (("transformer", "unknown cell 'transformer'"), ("lstm:magic", "unknown init 'magic'"),
                            ("gru:identity", "--init identity is for plain RNNs")):
         bad = CliRunner().invoke(cli, ["gradflow", "--cells", cells])

@@ -176,7 +176,8 @@ def neurons(checkpoint, checkpoint_dir, file, typed, encoding, limit, output, ce
               help="Stacked recurrent layers of each cell.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Random seed of the weights and the data order, the same for every cell.")
-@output_option("Also write the chart: .png or .svg (needs pip install 'chargen[plot]').", "--out")
+@output_option("Also write the chart: a self-contained .html page, or .png or .svg (needs pip install "
+               "'chargen[plot]').", "--out")
 @json_option(help="Print the measurements as JSON instead.")
 def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, output, as_json):
     """Vanishing gradients, measured: how much of the gradient of one prediction reaches the state k
@@ -196,7 +197,8 @@ def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, output, a
     from chargen.views.gradflow import flows_json, gradient_flow
     from chargen.views.terminal import show_gradflow
 
-    if output is not None:
+    page_out = output is not None and output.suffix.lower() == ".html"
+    if output is not None and not page_out:
         check_output(output)
     names = [c.strip() for c in cells.split(",") if c.strip()]
     errors = _stderr()
@@ -208,7 +210,12 @@ def gradflow(corpus, cells, steps, horizon, hidden_size, layers, seed, output, a
         click.echo(flows_json(flows))
     else:
         show_gradflow(_stdout(), flows)
-    if output is not None:
+    if page_out:
+        from chargen.views.page import page
+        from chargen.views.sections import gradflow_section
+
+        _write_page(page("Gradient flow", [gradflow_section(flows)]), output)
+    elif output is not None:
         gradflow_figure(flows, output)
         click.echo(f"wrote {output}", err=True)
 

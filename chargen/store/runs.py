@@ -28,7 +28,6 @@ LATEST = "latest.pt"
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 LOCK = ".lock"
-DEFAULT_CHECKPOINT_DIR = Path("checkpoints")
 
 
 def new_run_name(corpus_sources: list[str] | tuple[str, ...]) -> str:
