@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from chargen.store.checkpoint import load_checkpoint
 from chargen.cli import cli
-from chargen.cli.train import without_option
+from chargen.cli.processes import without_option
 from chargen.errors import ChargenError
 from chargen.train.request import RunRequest
 from chargen.train.launch import resume_trainer

@@ -214,4 +214,4 @@ def main() -> None:
 
 
 # The commands register themselves on `cli` when their modules load.
-from chargen.cli import generate, inspect, runs, train, views  # noqa: E402,F401
+from chargen.cli import generate, inspect, judge, runs, train, views  # noqa: E402,F401

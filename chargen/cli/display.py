@@ -131,3 +131,26 @@ def _render_plain(reports: Iterable[Report], console: Console) -> Finished:
         elif isinstance(r, Finished):
             return r
     raise AssertionError("the training loop ended without a Finished report")
+
+
+def encoding_progress(console, quiet: bool):
+    """A progress bar for reading and encoding large corpora (shown only past a few MB)."""
+    if quiet:
+        return None
+    state: dict = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if total < 32 << 20:
+            return
+        if "progress" not in state:
+            state["progress"] = Progress(console=console, transient=True)
+            state["progress"].start()
+            state["tasks"] = {}
+        progress, tasks = state["progress"], state["tasks"]
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(f"{phase} corpus", total=total)
+        progress.update(tasks[phase], completed=done)
+        if done >= total and phase == "encoding":
+            progress.stop()
+
+    return report

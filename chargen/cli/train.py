@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from chargen.cli import (ARGV_KEY, EXIT_INTERRUPTED, SectionedCommand, check_device, checked, checkpoint_dir_option,
                          cli, default_of, write_stream)
-from chargen.config import CELLS, DEFAULT_MINUTES, INITS, PRECISIONS, ModelConfig, TrainConfig, flag
+from chargen.config import CELLS, DEFAULT_MINUTES, INITS, PRECISIONS, ModelConfig, TrainConfig
 from chargen.errors import ChargenError
-from chargen.train.request import MODEL_OPTIONS, RunRequest
+from chargen.train.request import RunRequest
 
 
 # What a time budget (--minutes, the default) chooses for this machine when the option is left out
@@ -134,6 +133,8 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
       chargen train names.txt --lines --name names  one item per line
       chargen train --resume names                  continue an interrupted run
     """
+    from chargen.cli.plan import show_plan
+    from chargen.cli.processes import exit_for, without_option
     from chargen.train import distributed
     from chargen.train.loggers import require
 
@@ -158,11 +159,11 @@ def train(corpus, encoding, max_vocab, checkpoint_dir, name, resume, allow_corpu
                                        init_from=parent)
 
     if plan_only:
-        _show_plan(request(distributed.Single()), bool(corpus), nproc or 1, quiet)
+        show_plan(request(distributed.Single()), bool(corpus), nproc or 1, quiet)
         return
     if nproc is not None and nproc > 1 and not distributed.launched_by_torchrun():
         argv = without_option(click.get_current_context().meta[ARGV_KEY], "--nproc")
-        _exit_for(distributed.launch(nproc, argv))
+        exit_for(distributed.launch(nproc, argv))
     with contextlib.closing(distributed.join()) as group:
         _train(group, request(group), checkpoint_dir, sample_length, quiet or not group.is_main, logs)
 
@@ -171,11 +172,13 @@ def _train(group, request: RunRequest, checkpoint_dir: Path, sample_length: int,
     from rich.console import Console
 
     from chargen.cli import display
+    from chargen.cli.display import encoding_progress
+    from chargen.cli.processes import train_command
     from chargen.generate.sample import preview
     from chargen.train import launch
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    trainer = launch.trainer_for(request, progress=_encoding_progress(console, quiet), group=group, preview=preview)
+    trainer = launch.trainer_for(request, progress=encoding_progress(console, quiet), group=group, preview=preview)
     stop_requested = False
 
     def on_sigint(signum, frame):
@@ -198,7 +201,7 @@ def _train(group, request: RunRequest, checkpoint_dir: Path, sample_length: int,
     if finished.reason == "interrupted":
         if group.is_main:
             console.print(f"saved step {finished.step:,} to {finished.checkpoint}; continue with: "
-                          f"{_train_command(group.world)} --resume {trainer.run_dir.name} --checkpoint-dir {checkpoint_dir}")
+                          f"{train_command(group.world)} --resume {trainer.run_dir.name} --checkpoint-dir {checkpoint_dir}")
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
     if group.is_main:
         _finish(trainer, finished, console, sample_length, quiet)
@@ -226,42 +229,6 @@ def _finish(trainer, finished, console, sample_length: int, quiet: bool) -> None
         click.echo()
 
 
-def _show_plan(request: RunRequest, corpus_named: bool, nproc: int, quiet: bool) -> None:
-    """What `chargen train` with these options would do, on stdout: the text, the recipe and why, and the
-    command that spells out every setting (to keep a recipe, or change one choice of it)."""
-    import shlex
-
-    from rich.console import Console
-
-    from chargen.train import launch
-
-    setup = launch.prepare(request, progress=_encoding_progress(Console(stderr=True), quiet), world=nproc)
-    cfg, model = setup.cfg, setup.model_config
-    held_out = f"the last {cfg.val_fraction * 100:g}% held out for validation" if cfg.val_fraction else "no validation"
-    click.echo(f"corpus: {len(setup.corpus):,} characters, {model.vocab_size:,} distinct, {held_out}")
-    for note in setup.notes:
-        click.echo(note)
-    settings = {name: getattr(model, name) for name in MODEL_OPTIONS}
-    settings.update((f.name, getattr(cfg, f.name)) for f in fields(cfg)
-                    if getattr(cfg, f.name) is not None and f.name not in ("lines", "device"))
-    if cfg.device != "auto":
-        settings["device"] = cfg.device
-    words = ["chargen", "train", *(request.corpus if corpus_named else [])]
-    if nproc > 1:
-        words += ["--nproc", str(nproc)]
-    if request.init_from is not None:
-        words += ["--init-from", str(request.init_from)]
-    if cfg.lines:
-        words.append("--lines")
-    if request.encoding:
-        words += ["--encoding", request.encoding]
-    if request.max_vocab is not None:
-        words += ["--max-vocab", str(request.max_vocab)]
-    for name, value in settings.items():
-        words += [flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
-    click.echo(shlex.join(words))
-
-
 def _open_logs(kinds, trainer) -> list:
     if not kinds:
         return []
@@ -283,67 +250,3 @@ def _logged(reports, sinks):
             for sink in sinks:
                 sink.record(report.record)
         yield report
-
-
-def _train_command(world: int) -> str:
-    """How the user started this run's processes, to repeat it."""
-    if world == 1:
-        return "chargen train"
-    from chargen.train.distributed import NPROC_ENV
-
-    if os.environ.get(NPROC_ENV):
-        return f"chargen train --nproc {world}"
-    return f"torchrun --nproc-per-node {world} -m chargen train"
-
-
-def without_option(argv: list[str], option: str) -> list[str]:
-    """`argv` less `option VALUE` / `option=VALUE` (the rest goes to every process as it was typed)."""
-    kept, skip = [], False
-    for word in argv:
-        if skip:
-            skip = False
-        elif word == option:
-            skip = True
-        elif not word.startswith(option + "="):
-            kept.append(word)
-    return kept
-
-
-def _exit_for(outcome) -> None:
-    """The exit of a job of several processes, from how its processes ended."""
-    if outcome.interrupted:
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
-    if outcome.exit_code == 1:  # a user error, which the processes have printed
-        raise click.exceptions.Exit(1)
-    if outcome.failed_rank is not None:
-        # A crash or a kill: this line says which process ended the job.
-        code = outcome.exit_code
-        how = f"was killed by signal {-code}" if code < 0 else f"ended with exit code {code}"
-        raise ChargenError(f"process {outcome.failed_rank} of the job {how} and the others were stopped; "
-                           "the last saved checkpoint is intact, resume with --resume")
-    raise click.exceptions.Exit(0)
-
-
-def _encoding_progress(console, quiet: bool):
-    """A progress bar for reading and encoding large corpora (shown only past a few MB)."""
-    if quiet:
-        return None
-    state: dict = {}
-
-    def report(phase: str, done: int, total: int) -> None:
-        if total < 32 << 20:
-            return
-        if "progress" not in state:
-            from rich.progress import Progress
-
-            state["progress"] = Progress(console=console, transient=True)
-            state["progress"].start()
-            state["tasks"] = {}
-        progress, tasks = state["progress"], state["tasks"]
-        if phase not in tasks:
-            tasks[phase] = progress.add_task(f"{phase} corpus", total=total)
-        progress.update(tasks[phase], completed=done)
-        if done >= total and phase == "encoding":
-            progress.stop()
-
-    return report
