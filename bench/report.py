@@ -303,6 +303,12 @@ BENCHMARKS = {
         "One process against several on one machine, the same global batch split among them and the same steps: "
         "training characters per second from the run's own clock (start-up excluded), and the validation loss "
         "reached.", distributed_tables),
+    "startup": Benchmark(
+        "Start-up", "python -m bench.startup",
+        "Wall seconds, medians of fresh processes: from starting `chargen sample -c RUN` for one character and "
+        "`chargen info -c RUN` to their exit, and `chargen repl -c RUN` to its prompt, beside `python -c "
+        "\"import numpy\"` in the same run (an LSTM of two layers, read from best.safetensors without torch); "
+        "and sampling speed, one sequence at a time, from best.safetensors and from best.pt."),
     "shift": Benchmark(
         "Distribution shift", "python -m bench.shift",
         "How unlike its training text each benchmark corpus's validation text is (chargen.data.shift): the shift, "

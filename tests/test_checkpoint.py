@@ -9,9 +9,8 @@ from chargen.config import ModelConfig
 from chargen.data.vocab import Vocab
 from chargen.errors import ChargenError
 from chargen.model.charrnn import CharRNN
-from chargen.store.checkpoint import (
-    FORMAT_VERSION, Checkpoint, CorpusFacts, load_checkpoint, read_payload, save_checkpoint, weights_digest,
-)
+from chargen.store.checkpoint import load_checkpoint, read_payload, save_checkpoint, weights_digest
+from chargen.store.record import FORMAT_VERSION, Checkpoint, CorpusFacts
 
 FIXTURE = Path(__file__).parent / "fixtures" / "main-0.1"  # a run written by chargen before the typed checkpoint
 

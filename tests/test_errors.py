@@ -63,7 +63,6 @@ class Payload:
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
     root = tmp_path_factory.mktemp("sandbox")
-    os.environ.setdefault("CHARGEN_CACHE_DIR", str(root / "cache"))
     text = TEXT + "Café, café.\n"
     (root / "corpus.txt").write_text(text, encoding="utf-8")
     (root / "changed.txt").write_text(text[::-1], encoding="utf-8")
@@ -90,6 +89,12 @@ def sandbox(tmp_path_factory):
     torch.save({**payload, "evil": Payload()}, root / "evil.pt")
     torch.save({**payload, "format_version": 99}, root / "future.pt")
     (root / "one.txt").write_text("a", encoding="utf-8")
+    model = (root / "checkpoints" / "tiny" / "best.safetensors").read_bytes()
+    (root / "flipped.safetensors").write_bytes(model[:-5] + bytes([model[-5] ^ 0x10]) + model[-4:])
+    (root / "cut.safetensors").write_bytes(model[: len(model) // 2])
+    from safetensors.numpy import save_file
+
+    save_file({"x": __import__("numpy").zeros(3, "float32")}, str(root / "other.safetensors"))
     with RunLock(root / "checkpoints" / "locked"):  # as another process's training would hold it
         yield root
 

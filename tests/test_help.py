@@ -176,7 +176,7 @@ def test_the_cli_refuses_a_value_with_the_message_the_library_gives():
 
 
 def test_info_says_yes_or_no_and_numbers_as_they_are():
-    from chargen.store.checkpoint import fact_text
+    from chargen.store.record import fact_text
 
     assert (fact_text("resumable", True), fact_text("resumable", False)) == ("yes", "no")
     assert (fact_text("dropout", 0.2), fact_text("dropout", 0.0)) == ("0.2", "0")

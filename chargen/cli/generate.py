@@ -37,16 +37,17 @@ def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, settings: Sa
                       batch_size: int = 1, device: str = "auto"):
     """(checkpoint, sampler) from a checkpoint spec; the sampler's step model runs on `device`."""
     from chargen.generate.sample import sampler_for
-    from chargen.model.device import resolve_device
     from chargen.store import runs
-    from chargen.store.checkpoint import load_checkpoint
+    from chargen.store.weights import read_model
 
     if device == "mps":  # sampling has a NumPy path and a CUDA one; on a Mac the NumPy one is what works
         click.echo("note: sampling runs on the cpu or a CUDA GPU; --device mps samples on the cpu", err=True)
         device = "cpu"
-    elif device != "auto":
+    elif device not in ("auto", "cpu"):
+        from chargen.model.device import resolve_device  # torch: only where a GPU may be used
+
         device = str(resolve_device(device))  # one clear line for a GPU that is not there
-    saved = load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir))
+    saved = read_model(runs.find_model(checkpoint, checkpoint_dir))
     _check_terminal_can_show(saved.vocab.chars)
     return saved, sampler_for(saved, settings, seed, batch_size, device)
 

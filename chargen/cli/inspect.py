@@ -29,10 +29,11 @@ def info(checkpoint, checkpoint_dir, as_json):
       chargen info -c checkpoints/shakespeare-20261203-101500/latest.pt
     """
     from chargen.store import runs
-    from chargen.store.checkpoint import fact_text, load_checkpoint
+    from chargen.store.weights import read_model
+    from chargen.store.record import fact_text
 
-    path = runs.find_checkpoint(checkpoint, checkpoint_dir)
-    record = load_checkpoint(path).facts(path)
+    path = runs.find_model(checkpoint, checkpoint_dir)
+    record = read_model(path).facts(path)
     if as_json:
         click.echo(json.dumps(record, indent=2, ensure_ascii=False))
         return
@@ -68,12 +69,12 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, device, as_json):
     from chargen.model.charrnn import CharRNN
     from chargen.model.device import resolve_device, set_arithmetic
     from chargen.store import runs
-    from chargen.store.checkpoint import load_checkpoint
+    from chargen.store.weights import read_model
     from chargen.train.loss import loss_sum
     from chargen.units import LN2
 
-    path = runs.find_checkpoint(checkpoint, checkpoint_dir)
-    saved = load_checkpoint(path)
+    path = runs.find_model(checkpoint, checkpoint_dir)
+    saved = read_model(path)
     vocab = saved.vocab
     text = read_text(textfile, encoding)
     if len(text) < 2:

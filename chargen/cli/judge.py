@@ -89,10 +89,10 @@ def novelty(checkpoint, checkpoint_dir, count, length, temperature, seed, as_jso
     import json
 
     from chargen.store import runs
-    from chargen.store.checkpoint import load_checkpoint
+    from chargen.store.weights import read_model
     from chargen.views.novelty import measure
 
-    found = measure(load_checkpoint(runs.find_checkpoint(checkpoint, checkpoint_dir)), count, length, temperature, seed)
+    found = measure(read_model(runs.find_model(checkpoint, checkpoint_dir)), count, length, temperature, seed)
     note = f"{count} samples of up to {length:,} characters at temperature {temperature:g}, seed {seed}."
     if as_json:
         def shares(c):

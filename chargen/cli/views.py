@@ -42,13 +42,13 @@ def _model_and_text(checkpoint, checkpoint_dir, file, typed, encoding, limit):
     """(path, checkpoint, the text to look at): FILE, --text, or else the start of the run's validation text."""
     from chargen.data.corpus import read_text
     from chargen.store import runs
-    from chargen.store.checkpoint import load_checkpoint
+    from chargen.store.weights import read_model
     from chargen.views.novelty import validation_text
 
     if file is not None and typed is not None:
         raise ChargenError("give a FILE or --text, not both")
-    path = runs.find_checkpoint(checkpoint, checkpoint_dir)
-    checkpoint = load_checkpoint(path)
+    path = runs.find_model(checkpoint, checkpoint_dir)
+    checkpoint = read_model(path)
     if typed is not None:
         text = typed
     elif file is not None:

@@ -16,10 +16,8 @@ import numpy as np
 import torch
 
 from chargen.config import ModelConfig
-from chargen.generate.sample import StepModel
+from chargen.generate.sample import MIN_WEIGHTS_FOR_GPU, StepModel
 
-# Below this many weights the NumPy step (tens of microseconds) always wins: not worth starting CUDA.
-MIN_WEIGHTS_FOR_GPU = 2_000_000
 TIMED_STEPS = 20  # steps each path is timed on before the faster is chosen
 
 

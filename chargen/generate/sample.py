@@ -19,7 +19,12 @@ from chargen.data.vocab import ITEM_BOUNDARY, Vocab, describe_chars
 from chargen.errors import ChargenError
 
 if TYPE_CHECKING:
-    from chargen.store.checkpoint import Checkpoint
+    from chargen.store.record import Checkpoint
+
+
+# Below this many weights the NumPy step (tens of microseconds) always wins, so `--device auto` does not
+# even start CUDA (or import torch); above it chargen.generate.cudastep times the two paths.
+MIN_WEIGHTS_FOR_GPU = 2_000_000
 
 
 def next_ids(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Generator) -> np.ndarray:
@@ -61,7 +66,8 @@ class StepModel:
 
     def __init__(self, config: ModelConfig, weights: dict) -> None:
         self.config = config
-        w = {k: v.detach().cpu().float().numpy() for k, v in weights.items()}
+        w = {k: np.asarray(v.detach().cpu().float().numpy() if hasattr(v, "detach") else v, dtype=np.float32)
+             for k, v in weights.items()}  # torch tensors (training, a .pt) or arrays (a .safetensors)
         c = config
         H, G = c.hidden_size, c.gates
         self.cell = c.cell
@@ -216,7 +222,8 @@ def sampler_for(checkpoint: Checkpoint, settings: SamplingSettings = SamplingSet
     """A checkpoint's model, ready to generate: B sequences drawn with `settings` from a generator seeded
     with `seed`. `device` cpu runs the NumPy step model; cuda[:N] or auto may run it on a GPU
     (chargen.generate.cudastep)."""
-    if device == "cpu":
+    small = checkpoint.model_config.matmul_params() < MIN_WEIGHTS_FOR_GPU
+    if device == "cpu" or (device == "auto" and small):  # NumPy alone: torch is never imported
         model = StepModel(checkpoint.model_config, checkpoint.weights)
     else:
         from chargen.generate.cudastep import fastest_step_model

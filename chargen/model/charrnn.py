@@ -73,7 +73,7 @@ class CharRNN(nn.Module):
     def trained(cls, config: ModelConfig, weights: dict[str, torch.Tensor]) -> CharRNN:
         """A model with trained weights (a checkpoint's), in evaluation mode."""
         model = cls(config)
-        model.load_state_dict(weights)
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})  # arrays from a .safetensors too
         return model.eval()
 
     def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:

@@ -3,6 +3,7 @@
 
     checkpoints/<run-name>/
         best.pt        lowest validation loss so far
+        best.safetensors  the same model, readable without torch (what sample, repl and info read)
         latest.pt      the most recent save point (what --resume continues from)
         metrics.jsonl  one JSON record per evaluation
         config.json    the resolved model and training configuration
@@ -24,6 +25,7 @@ from chargen.errors import ChargenError
 from chargen.units import bits
 
 BEST = "best.pt"
+BEST_WEIGHTS = "best.safetensors"  # the best model again, readable without torch (chargen.store.weights)
 LATEST = "latest.pt"
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
@@ -91,6 +93,16 @@ def find_checkpoint(spec: str | None, checkpoint_dir: Path, prefer: str = BEST) 
         if (run / name).is_file():
             return run / name
     raise ChargenError(f"run folder {run} has no checkpoint yet ({BEST} or {LATEST})")
+
+
+def find_model(spec: str | None, checkpoint_dir: Path) -> Path:
+    """The file to read a model from, to use it (not to resume): as find_checkpoint, but a run's
+    best.safetensors where it is at least as new as its best.pt (a save writes best.pt first)."""
+    path = find_checkpoint(spec, checkpoint_dir)
+    weights = path.with_name(BEST_WEIGHTS)
+    if path.name == BEST and weights.is_file() and weights.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+        return weights
+    return path
 
 
 def ensure_writable(folder: Path) -> None:

@@ -7,7 +7,7 @@ import os
 
 from chargen.config import TrainConfig
 from chargen.errors import ChargenError
-from chargen.store.checkpoint import Position
+from chargen.store.record import Position
 
 CALIBRATION_STEPS = (5, 25)  # the first estimate comes from the speed of these steps
 REAIM_EVERY = 50  # then the estimate is renewed every this many steps

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from chargen.data.vocab import Vocab
-from chargen.store.checkpoint import Checkpoint
+from chargen.store.record import Checkpoint
 
 ARCHITECTURE = ("cell", "layers", "hidden_size", "embed_dim")  # what a fine-tuned model keeps of its parent
 

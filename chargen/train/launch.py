@@ -16,7 +16,8 @@ from chargen.data.vocab import describe_chars
 from chargen.errors import ChargenError
 from chargen.model.device import check_precision, has_precision, resolve_device, usable_precisions
 from chargen.store import runs
-from chargen.store.checkpoint import Checkpoint, load_checkpoint
+from chargen.store.checkpoint import load_checkpoint
+from chargen.store.record import Checkpoint
 from chargen.train.budget import scaled_minutes
 from chargen.train.distributed import Single
 from chargen.train.finetune import ARCHITECTURE, grown_vocab, parent_record, transplant

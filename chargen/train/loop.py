@@ -26,7 +26,7 @@ from chargen.errors import ChargenError
 from chargen.model.charrnn import count_parameters
 from chargen.model.device import training_device
 from chargen.store import runs
-from chargen.store.checkpoint import Checkpoint, Position
+from chargen.store.record import Checkpoint, Position
 from chargen.train.budget import Budget, run_length
 from chargen.train.distributed import Single
 from chargen.train.loss import loss_sum

@@ -15,6 +15,7 @@ from chargen.errors import ChargenError
 from chargen.store import runs
 from chargen.store.checkpoint import load_checkpoint, save_checkpoint
 from chargen.store.files import describe_os_error, remove_orphans
+from chargen.store.weights import write_weights
 from chargen.train.distributed import Single
 from chargen.train.state import TrainState
 
@@ -57,6 +58,8 @@ class Saves:
         def write() -> None:
             try:
                 save_checkpoint(self.run_dir / name, checkpoint)
+                if name == runs.BEST:  # then the same model for sampling without torch: it must be the newer
+                    write_weights(self.run_dir / runs.BEST_WEIGHTS, checkpoint)
             except OSError as e:
                 raise ChargenError(f"{describe_os_error(e)} while saving step {train.pos.step} to "
                                    f"{self.run_dir / name}; {self.intact()}") from None

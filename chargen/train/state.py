@@ -11,7 +11,7 @@ import torch
 from chargen.config import ModelConfig, TrainConfig
 from chargen.data.corpus import Corpus
 from chargen.model.charrnn import CharRNN, State
-from chargen.store.checkpoint import Checkpoint, CorpusFacts, Position, ResumeState
+from chargen.store.record import Checkpoint, CorpusFacts, Position, ResumeState
 from chargen.train.distributed import Single
 from chargen.train.optim import make_optimizer
 

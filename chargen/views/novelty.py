@@ -22,7 +22,7 @@ from chargen.data.corpus import Corpus, default_cache_dir, load_corpus
 from chargen.errors import ChargenError
 
 if TYPE_CHECKING:
-    from chargen.store.checkpoint import Checkpoint
+    from chargen.store.record import Checkpoint
 
 
 def training_corpus(checkpoint: Checkpoint) -> Corpus:

@@ -14,7 +14,8 @@ from chargen.errors import ChargenError
 from chargen.generate.sample import Sampler, StepModel, generate_items
 from chargen.model.equations import Network
 from chargen.store import runs
-from chargen.store.checkpoint import Checkpoint, load_checkpoint
+from chargen.store.weights import read_model
+from chargen.store.record import Checkpoint
 from chargen.units import bits
 from chargen.views.neurons import activations, trackers
 from chargen.views.novelty import measure, validation_text
@@ -49,13 +50,13 @@ def samples(model: StepModel, vocab: Vocab, items: bool, seed: int) -> list[tupl
 
 def run_report(run_dir: Path, seed: int = 1) -> str:
     """The report of the run in `run_dir`, from its best checkpoint (else its latest) and metrics."""
-    path = runs.find_checkpoint(str(run_dir), run_dir.parent)
-    checkpoint = load_checkpoint(path)
+    path = runs.find_model(str(run_dir), run_dir.parent)
+    checkpoint = read_model(path)
     records, skipped = runs.read_metrics(run_dir)
     config, vocab, items = checkpoint.model_config, checkpoint.vocab, checkpoint.lines
     model = StepModel(config, checkpoint.weights)
     name, last, best = run_dir.name, records[-1], checkpoint.position.best_val_loss
-    weights = sum(w.numel() for w in checkpoint.weights.values())
+    weights = checkpoint.facts(path)["parameters"]
     trained = f" in {last['elapsed_s'] / 60:.1f} minutes" if last.get("elapsed_s") else ""
     headline = (f"best validation loss {best:.4f} nats/char ({bits(best):.3f} bits/char)" if best is not None
                 else "no validation loss yet")

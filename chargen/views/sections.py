@@ -124,7 +124,7 @@ def items_section(tally: dict[str, int], examples: Sequence[str]) -> Section:
 
 
 def facts_section(record: dict) -> Section:
-    from chargen.store.checkpoint import fact_text
+    from chargen.store.record import fact_text
 
     rows = [(k.replace("_", " "), fact_text(k, v)) for k, v in record.items() if v is not None]
     return Section("facts", "Checkpoint", table(["", ""], rows))
