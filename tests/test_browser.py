@@ -7,14 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from chargen.cli import cli
-from chargen.config import TrainConfig
-from chargen.train.request import RunRequest
-from chargen.train.launch import new_trainer
-
-from conftest import TEXT
+from conftest import HOSTILE, chargen
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright (the test extra) is not installed")
@@ -22,24 +16,21 @@ Image = pytest.importorskip("PIL.Image", reason="pillow (the test extra) is not 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install the system package chromium "
                                                           "(.ci/run does) to check the HTML views in a browser")]
-HOSTILE = 'Said "<script>alert(1)</script>" & left </div> the &amp; room.\n'
 # As the environment notes advise for a closed network: no sandbox as root, no background traffic.
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory):
+def pages(trained_run, tmp_path_factory):
+    """The report, heat map and cell pages of conftest's trained_run, whose text holds HOSTILE's markup."""
     root = tmp_path_factory.mktemp("browser")
-    (root / "corpus.txt").write_text((TEXT + HOSTILE) * 3)
-    cfg = TrainConfig(batch_size=4, seq_len=32, steps=40, lr=1e-2, warmup_steps=5, eval_every=20, val_fraction=0.2)
-    list(new_trainer(RunRequest([str(root / "corpus.txt")], {"hidden_size": 24, "embed_dim": 8}, cfg, root / "checkpoints" / "run")).run())
-    run = root / "checkpoints" / "run"
+    run = trained_run.path
     commands = {"report": ["report", str(run), "-o", str(root / "report.html")],
                 "heatmap": ["heatmap", "-c", str(run), "--text", HOSTILE * 2, "--html", str(root / "heatmap.html")],
                 "neurons": ["neurons", "-c", str(run), "--text", HOSTILE * 2, "--gates", "--html", str(root / "neurons.html")]}
     for name, args in commands.items():
-        result = CliRunner().invoke(cli, args)
+        result = chargen(*args)
         assert result.exit_code == 0, result.output
     return {name: root / f"{name}.html" for name in commands}
 

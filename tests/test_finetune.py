@@ -4,11 +4,9 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from chargen.store import runs
 from chargen.store.checkpoint import load_checkpoint
-from chargen.cli import cli
 from chargen.config import ModelConfig, TrainConfig
 from chargen.errors import ChargenError
 from chargen.train.finetune import grown_vocab, transplant
@@ -17,7 +15,7 @@ from chargen.train.launch import new_trainer
 from chargen.model.charrnn import CharRNN
 from chargen.data.vocab import Vocab
 
-from conftest import TINY_MODEL, TINY_TRAIN
+from conftest import TINY_MODEL, TINY_TRAIN, chargen
 
 
 @pytest.mark.parametrize("embed_dim", [0, 4])
@@ -42,11 +40,9 @@ def test_known_characters_keep_their_rows_and_their_predictions(embed_dim):
 
 
 @pytest.fixture
-def parent_run(corpus_file, tmp_path):
-    cfg = TrainConfig(**{**TINY_TRAIN, "steps": 30, "lr": 1e-2})
-    trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, cfg, tmp_path / "parent"))
-    list(trainer.run())
-    return tmp_path / "parent"
+def parent_run(trained_run):
+    """conftest's trained_run (TINY_MODEL), whose text has neither '!' nor 'Z'."""
+    return trained_run.path
 
 
 def test_a_fine_tuned_run_starts_from_the_parent_and_records_it(parent_run, corpus_file, tmp_path):
@@ -64,7 +60,7 @@ def test_a_fine_tuned_run_starts_from_the_parent_and_records_it(parent_run, corp
     list(child.run())
     saved = load_checkpoint(tmp_path / "child" / runs.LATEST)
     assert saved.parent["weights_sha256"] == parent.weights_sha256
-    info = CliRunner().invoke(cli, ["info", "-c", str(tmp_path / "child"), "--json"])
+    info = chargen("info", "-c", tmp_path / "child", "--json")
     assert json.loads(info.stdout)["parent"]["checkpoint"] == str(parent_run / runs.BEST)
 
 
@@ -82,5 +78,5 @@ def test_a_time_budget_fine_tune_keeps_the_model_and_chooses_a_gentle_schedule(p
 
 def test_init_from_and_resume_do_not_mix(parent_run, corpus_file, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["train", str(corpus_file), "--init-from", str(parent_run), "--resume"])
+    result = chargen("train", corpus_file, "--init-from", parent_run, "--resume")
     assert result.exit_code == 1 and "use one of them" in result.stderr

@@ -11,11 +11,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from chargen.train import step as train_step
 from chargen.store.checkpoint import load_checkpoint
-from chargen.cli import cli
 from chargen.config import ModelConfig, TrainConfig
 from chargen.generate.cudastep import CudaStepModel, fastest_step_model
 from chargen.errors import ChargenError
@@ -25,16 +23,11 @@ from chargen.model.charrnn import CharRNN
 from chargen.generate.sample import StepModel
 from chargen.train.loop import Trainer
 
-from conftest import TINY_MODEL, TINY_TRAIN, interrupted_training
+from conftest import TINY_FLAGS, TINY_MODEL, TINY_TRAIN, chargen, interrupted_training
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none here")]
 
-TINY_FLAGS = [f"--{k.replace('_', '-')}={v}" for k, v in {**TINY_MODEL, **TINY_TRAIN}.items()]
 CELLS = ["lstm", "gru", "rnn-tanh", "rnn-relu"]
-
-
-def chargen(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def on_cpu_only(*args) -> subprocess.CompletedProcess:
@@ -149,7 +142,7 @@ def test_sample_and_repl_run_on_the_gpu(corpus_file, tmp_path):
     on_gpu = chargen("sample", "-c", ckpt / "g", "--device", "cuda", "--length", 60, "--seed", 4, "--temp", 0)
     on_cpu = chargen("sample", "-c", ckpt / "g", "--device", "cpu", "--length", 60, "--seed", 4, "--temp", 0)
     assert on_gpu.exit_code == 0 and on_gpu.stdout == on_cpu.stdout  # greedy: the same text either way
-    repl = CliRunner().invoke(cli, ["repl", "-c", str(ckpt / "g"), "--device", "cuda", "--length", "20"], input="All:\n")
+    repl = chargen("repl", "-c", ckpt / "g", "--device", "cuda", "--length", 20, input="All:\n")
     assert repl.exit_code == 0 and repl.stdout.strip(), repl.output
 
 

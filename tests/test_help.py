@@ -8,20 +8,17 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from chargen.cli import COMMAND_GROUPS, DEFAULT_TEMPERATURE, cli
 from chargen.cli.reference import REGENERATE, reference
+
+from conftest import chargen
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 COMMANDS = sorted(cli.commands)
 OPTIONS = [pytest.param(command, option, id=f"{name} {option.opts[-1]}")
            for name, command in [("chargen", cli), *sorted(cli.commands.items())]
            for option in command.params if isinstance(option, click.Option)]
-
-
-def chargen(*args, **kw):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kw)
 
 
 def parsed(name: str, *args: str) -> dict:

@@ -5,25 +5,19 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from chargen.generate.sample import StepModel, sample_text
 from chargen.store import runs
 from chargen.store.checkpoint import load_checkpoint
-from chargen.cli import cli
 from chargen.config import TrainConfig
 from chargen.data.corpus import load_corpus
 from chargen.errors import ChargenError
 from chargen.data.items import ItemData, find_items, pack, split_items
 from chargen.train.request import RunRequest
-from chargen.train.launch import new_trainer, resume_trainer
-from chargen.train.reports import Evaluated, Finished
+from chargen.train.launch import resume_trainer
 from chargen.data.vocab import Vocab
 
-NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail",
-         "emily", "ella", "elizabeth", "camila", "luna", "sofia", "avery", "mila", "aria", "scarlett",
-         "liam", "noah", "oliver", "elijah", "james", "william", "benjamin", "lucas", "henry", "theodore"]
-MODEL = {"hidden_size": 32, "embed_dim": 8}
+from conftest import NAMES, chargen, names_trainer, train_names
 
 
 @pytest.fixture
@@ -89,27 +83,21 @@ def test_two_processes_share_one_batch_of_items_between_them(names_file):
     assert sum(h.weight * mean(h.targets) for h in halves) / 2 == pytest.approx(mean(whole.targets))
 
 
-def train_names(names_file, run_dir, steps=150, model=None, **options):
-    cfg = TrainConfig(**{"batch_size": 8, "lines": True, "steps": steps, "lr": 1e-2, "warmup_steps": 5,
-                         "eval_every": 50, "val_fraction": 0.1, **options})
-    trainer = new_trainer(RunRequest([str(names_file)], {**MODEL, **(model or {})}, cfg, run_dir))
-    return trainer, list(trainer.run())
-
-
-def test_line_mode_learns_whole_items_and_where_they_end(names_file, tmp_path):
-    trainer, reports = train_names(names_file, tmp_path / "run", steps=300)
-    evals = [r for r in reports if isinstance(r, Evaluated)]
-    assert evals[-1].train_loss < 1.0  # 30 names: nearly memorised
-    model = StepModel(trainer.model_config, trainer.model.state_dict())
-    items = sample_text(model, trainer.corpus.vocab, 400, temperature=0.5, seed=1, items=True).split("\n")
+def test_line_mode_learns_whole_items_and_where_they_end(trained_line_run):
+    records = [json.loads(line) for line in (trained_line_run.path / runs.METRICS).read_text().splitlines()]
+    assert records[-1]["step"] == 300 and records[-1]["train_loss"] < 1.0  # 30 names: nearly memorised
+    trained = load_checkpoint(trained_line_run.path / runs.LATEST)
+    model = StepModel(trained.model_config, trained.weights)
+    items = sample_text(model, trained.vocab, 400, temperature=0.5, seed=1, items=True).split("\n")
     assert sum(item in NAMES for item in items) >= len(items) // 2
     assert all(len(item) < 30 for item in items)  # every item ended
 
 
 def test_a_line_mode_run_resumes_bitwise(names_file, tmp_path):
     whole, _ = train_names(names_file, tmp_path / "whole", steps=60, model={"dropout": 0.1})
-    split, _ = train_names(names_file, tmp_path / "split", steps=60, model={"dropout": 0.1})
+    split = names_trainer(names_file, tmp_path / "split", steps=60, model={"dropout": 0.1})
     list(split.run(lambda: split.pos.step >= 25))
+    assert load_checkpoint(tmp_path / "split" / runs.LATEST).position.step == 25
     list(resume_trainer(RunRequest.resuming(tmp_path / "split")).run())
     a = load_checkpoint(tmp_path / "whole" / runs.LATEST).weights
     b = load_checkpoint(tmp_path / "split" / runs.LATEST).weights
@@ -125,16 +113,8 @@ def test_too_few_items_for_a_batch_are_refused(names_file, tmp_path):
         train_names(single, tmp_path / "run2")
 
 
-@pytest.fixture
-def names_run(names_file, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    train_names(names_file, tmp_path / "checkpoints" / "names", steps=300)
-    return tmp_path / "checkpoints" / "names"
-
-
-def test_sample_prints_complete_items_and_says_which_are_new(names_run):
-    result = CliRunner().invoke(cli, ["sample", "-c", str(names_run), "--num-samples", "12", "--seed", "1",
-                                      "--temp", "0.7"])
+def test_sample_prints_complete_items_and_says_which_are_new(trained_line_run):
+    result = chargen("sample", "-c", trained_line_run.path, "--num-samples", 12, "--seed", 1, "--temp", 0.7)
     assert result.exit_code == 0, result.output
     items = result.stdout.splitlines()
     assert len(items) == 12 and all(items)
@@ -143,9 +123,10 @@ def test_sample_prints_complete_items_and_says_which_are_new(names_run):
     assert counts[1] == sum(item in NAMES for item in items) - counts[2]
 
 
-def test_new_only_drops_items_of_the_training_file(names_run):
-    result = CliRunner().invoke(cli, ["sample", "-c", str(names_run), "--num-samples", "3", "--seed", "2",
-                                      "--temp", "1.5", "--new-only", "--prime", "e"])
+def test_new_only_drops_items_of_the_training_file(trained_line_run):
+    names_run = trained_line_run.path
+    result = chargen("sample", "-c", names_run, "--num-samples", 3, "--seed", 2, "--temp", 1.5, "--new-only",
+                     "--prime", "e")
     assert result.exit_code == 0, result.output
     items = result.stdout.splitlines()
     assert len(items) == 3 and all(item.startswith("e") for item in items)
@@ -154,38 +135,30 @@ def test_new_only_drops_items_of_the_training_file(names_run):
     known = ItemSets.of(load_checkpoint(names_run / runs.LATEST))
     assert known.train and not set(items) & known.train
     assert "3 new printed" in result.stderr
-    assert json.loads(CliRunner().invoke(cli, ["info", "-c", str(names_run), "--json"]).stdout)["mode"] == "lines"
+    assert json.loads(chargen("info", "-c", names_run, "--json").stdout)["mode"] == "lines"
 
 
-def test_repl_completes_a_typed_beginning_to_the_end_of_an_item(names_run):
+def test_repl_completes_a_typed_beginning_to_the_end_of_an_item(trained_line_run):
     from chargen.views.novelty import ItemSets
 
-    known = ItemSets.of(load_checkpoint(names_run / runs.LATEST)).train
+    latest = trained_line_run.path / runs.LATEST
+    known = ItemSets.of(load_checkpoint(latest)).train
     beginning = next(name[:4] for name in sorted(known) if len(name) >= 7)
     # latest.pt: the memorised list (best.pt is an early step, before validation loss turned up).
-    result = CliRunner().invoke(cli, ["repl", "-c", str(names_run / runs.LATEST), "--seed", "1", "--temp", "0"],
-                                input=f"{beginning}\n\n")
+    result = chargen("repl", "-c", latest, "--seed", 1, "--temp", 0, input=f"{beginning}\n\n")
     assert result.exit_code == 0, result.output
     first, second = result.stdout.splitlines()
     assert beginning + first in known  # greedy on a memorised list: a name, and there it stops
     assert second in known
 
 
-def test_eval_scores_each_line_as_an_item(names_run, names_file):
-    result = CliRunner().invoke(cli, ["eval", "-c", str(names_run / runs.LATEST), str(names_file), "--json"])
+def test_eval_scores_each_line_as_an_item(trained_line_run):
+    result = chargen("eval", "-c", trained_line_run.path / runs.LATEST, trained_line_run.corpus, "--json")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["chars"] == sum(len(n) + 1 for n in NAMES) and record["loss_nats"] < 1.5
 
 
-def test_sample_new_only_needs_a_line_mode_model(trained_text_run):
-    result = CliRunner().invoke(cli, ["sample", "-c", str(trained_text_run), "--new-only"])
+def test_sample_new_only_needs_a_line_mode_model(trained_run):
+    result = chargen("sample", "-c", trained_run.path, "--new-only")
     assert result.exit_code == 1 and "--new-only is for line-mode models" in result.stderr
-
-
-@pytest.fixture
-def trained_text_run(corpus_file, tmp_path):
-    cfg = TrainConfig(batch_size=4, seq_len=16, steps=4, eval_every=4)
-    trainer = new_trainer(RunRequest([str(corpus_file)], MODEL, cfg, tmp_path / "text"))
-    assert isinstance(list(trainer.run())[-1], Finished)
-    return tmp_path / "text"

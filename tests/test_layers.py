@@ -86,6 +86,16 @@ def test_help_never_imports_torch(args, tmp_path):
     assert "Usage: chargen" in result.stdout
 
 
+def test_help_does_not_import_torch():
+    code = ("import sys; from chargen.cli import cli\n"
+            "for args in (['--help'], ['train', '--help'], ['sample', '--help'], ['repl', '--help']):\n"
+            "    try: cli(args, prog_name='chargen')\n"
+            "    except SystemExit: pass\n"
+            "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'heavy import'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_plot_reads_metrics_without_torch(tmp_path):
     run = tmp_path / "checkpoints" / "run"
     run.mkdir(parents=True)

@@ -3,16 +3,14 @@ that memorised its text is caught copying it, while held-out text copies little.
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from chargen.store.checkpoint import load_checkpoint
-from chargen.cli import cli
 from chargen.config import TrainConfig
 from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer
 from chargen.views.novelty import SIZES, NgramIndex, TrainingText, measure, ngram_hashes, training_corpus
 
-from conftest import TEXT
+from conftest import TEXT, chargen
 
 
 def test_rolling_hashes_are_those_of_each_ngram_alone():
@@ -70,8 +68,8 @@ def test_the_index_is_built_once_and_then_read_from_the_cache(memorised, monkeyp
 
 
 def test_novelty_command_reports_both_texts(memorised):
-    result = CliRunner().invoke(cli, ["novelty", "-c", str(memorised / "run" / "latest.pt"), "--samples", "3",
-                                      "--length", "200", "--temp", "0.3", "--json"])
+    result = chargen("novelty", "-c", memorised / "run" / "latest.pt", "--samples", 3, "--length", 200, "--temp", 0.3,
+                     "--json")
     assert result.exit_code == 0, result.output
     import json
 
@@ -87,7 +85,7 @@ def test_novelty_says_so_when_the_training_text_is_gone(memorised, tmp_path):
     shutil.copytree(memorised / "run", moved)
     (memorised / "corpus.txt").rename(memorised / "corpus.bak")
     try:
-        result = CliRunner().invoke(cli, ["novelty", "-c", str(moved / "latest.pt")])
+        result = chargen("novelty", "-c", moved / "latest.pt")
     finally:
         (memorised / "corpus.bak").rename(memorised / "corpus.txt")
     assert result.exit_code == 1 and "training text" in result.stderr and "is gone" in result.stderr

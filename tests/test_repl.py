@@ -5,10 +5,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from chargen.store.checkpoint import write_payload
-from chargen.cli import cli
 from chargen.config import ModelConfig, SamplingSettings
 from chargen.errors import ChargenError
 from chargen.model.charrnn import CharRNN
@@ -16,6 +14,8 @@ import chargen.generate.repl as repl_module
 from chargen.generate.repl import COMMAND_TABLE, COMMANDS, Repl, ReplSettings, parse_command
 from chargen.generate.sample import Sampler, StepModel
 from chargen.data.vocab import Vocab
+
+from conftest import chargen
 
 VOCAB = Vocab.from_text("abcdefghij \n\\")
 
@@ -32,7 +32,7 @@ def checkpoint(tmp_path):
 
 
 def repl(path, text, *options):
-    return CliRunner().invoke(cli, ["repl", "-c", str(path), *options], input=text)
+    return chargen("repl", "-c", path, *options, input=text)
 
 
 def escaped(text):

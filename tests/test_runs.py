@@ -6,18 +6,15 @@ import os
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from chargen.cli import cli
+from chargen.config import TrainConfig
 from chargen.errors import ChargenError
 from chargen.store import runs
+from chargen.train.launch import new_trainer
+from chargen.train.request import RunRequest
 from chargen.units import LN2
 
-from conftest import TINY_MODEL, TINY_TRAIN
-
-
-def chargen(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from conftest import TINY_FLAGS, TINY_MODEL, TINY_TRAIN, chargen, run_to_end
 
 
 def make_run(root, name, *, plan=None, evaluated=(5, 10), latest=True, model=("lstm", 2, 64), corpus=("names.txt",),
@@ -133,11 +130,28 @@ def test_plot_takes_runs_as_arguments_and_as_repeated_checkpoint_options(tmp_pat
 
 
 def test_a_trained_run_is_listed_finished_and_found_by_its_prefix(corpus_file, tmp_path):
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in {**TINY_MODEL, **TINY_TRAIN}.items()]
-    trained = chargen("train", corpus_file, *flags, "--steps", 8, "--checkpoint-dir", tmp_path, "--name", "tiny-1",
+    trained = chargen("train", corpus_file, *TINY_FLAGS, "--steps", 8, "--checkpoint-dir", tmp_path, "--name", "tiny-1",
                       "--sample-length", 0, "-q")
     assert trained.exit_code == 0, trained.output
     [line] = chargen("runs", "--checkpoint-dir", tmp_path).stdout.splitlines()
     assert line.split()[:6] == ["tiny-1", "lstm", "2x24", "corpus.txt", "8", "steps"] and line.endswith("finished")
     info = chargen("info", "-c", "tiny", "--checkpoint-dir", tmp_path, "--json")
     assert info.exit_code == 0 and json.loads(info.stdout)["step"] == 8
+
+
+def test_metrics_newer_than_the_resume_point_are_dropped(tmp_path):
+    for step in (4, 8, 12):
+        runs.append_metrics(tmp_path, {"step": step})
+    (tmp_path / runs.METRICS).open("a").write('{"step": 1')  # torn line from a killed process
+    runs.trim_metrics(tmp_path, 8)
+    assert [json.loads(line)["step"] for line in (tmp_path / runs.METRICS).read_text().splitlines()] == [4, 8]
+
+
+def test_a_second_process_cannot_train_the_same_run(corpus_file, tmp_path):
+    cfg = TrainConfig(**{**TINY_TRAIN, "steps": 8})
+    trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, cfg, tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    with runs.RunLock(tmp_path / "run"):
+        with pytest.raises(ChargenError, match=r"being trained by another chargen process \(pid \d+\)"):
+            list(trainer.run())
+    run_to_end(trainer)  # released: the run can go ahead

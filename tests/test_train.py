@@ -1,10 +1,13 @@
+"""Training runs (chargen.train.loop, launch and saves): the loss falls, the run folder fills, a stopped run
+resumes bit for bit from any save point, and bad steps, bad resumes and failed saves end the way they should."""
+
 import json
 import math
 
 import pytest
 import torch
 
-from chargen.train import budget, loop, loss, saves
+from chargen.train import loss, saves
 
 from chargen.model import device
 
@@ -14,10 +17,9 @@ from chargen.config import TrainConfig
 from chargen.errors import ChargenError
 from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer, resume_trainer
-from chargen.train.reports import Evaluated, Finished, Note, Step
-from chargen.train.schedule import learning_rate
+from chargen.train.reports import Evaluated, Note
 
-from conftest import TINY_MODEL, TINY_TRAIN
+from conftest import TEXT, TINY_MODEL, TINY_TRAIN, run_to_end
 
 STEPS = 40  # two epochs of the tiny corpus, so the epoch boundary is crossed too
 
@@ -27,13 +29,6 @@ def make(corpus_file, run_dir, model=None, **train_options):
     # generator to itself; tests/test_gpu.py covers cuda).
     cfg = TrainConfig(**{**TINY_TRAIN, "steps": STEPS, "device": "cpu", **train_options})
     return new_trainer(RunRequest([str(corpus_file)], {**TINY_MODEL, "dropout": 0.2, **(model or {})}, cfg, run_dir))
-
-
-def run_to_end(trainer, stop_after=None):
-    stop = (lambda: trainer.pos.step >= stop_after) if stop_after else (lambda: False)
-    reports = list(trainer.run(stop))
-    assert isinstance(reports[-1], Finished)
-    return reports
 
 
 def weights(run_dir):
@@ -86,17 +81,25 @@ def test_overfits_a_tiny_corpus(tmp_path):
     assert final.train_loss < 0.1
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The weights at the end of `make`'s run, trained without a stop: once, for every save point resumed from."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    (root / "corpus.txt").write_text(TEXT, encoding="utf-8")
+    run_to_end(make(root / "corpus.txt", root / "whole"))
+    return weights(root / "whole")
+
+
 @pytest.mark.parametrize("stop_at", [3, 4, 8, 31, 33])
-def test_resume_from_any_save_point_is_bitwise_identical(corpus_file, tmp_path, stop_at):
-    run_to_end(make(corpus_file, tmp_path / "whole"))
+def test_resume_from_any_save_point_is_bitwise_identical(uninterrupted, corpus_file, tmp_path, stop_at):
     interrupted = make(corpus_file, tmp_path / "split")
     assert run_to_end(interrupted, stop_after=stop_at)[-1].reason == "interrupted"
     assert load_checkpoint(tmp_path / "split" / runs.LATEST).position.step == stop_at
     resumed = resume_trainer(RunRequest.resuming(tmp_path / "split"))
     assert resumed.pos.step == stop_at
     run_to_end(resumed)
-    whole, split = weights(tmp_path / "whole"), weights(tmp_path / "split")
-    assert all(torch.equal(whole[k], split[k]) for k in whole)
+    split = weights(tmp_path / "split")
+    assert all(torch.equal(uninterrupted[k], split[k]) for k in uninterrupted)
 
 
 needs_bf16 = pytest.mark.skipif("bf16" not in device.usable_precisions(torch.device("cpu")),
@@ -184,15 +187,6 @@ def test_resume_onto_text_with_new_characters_is_refused(corpus_file, tmp_path):
         resume_trainer(RunRequest.resuming(tmp_path / "run", allow_corpus_change=True))
 
 
-def test_a_second_process_cannot_train_the_same_run(corpus_file, tmp_path):
-    trainer = make(corpus_file, tmp_path / "run")
-    (tmp_path / "run").mkdir()
-    with runs.RunLock(tmp_path / "run"):
-        with pytest.raises(ChargenError, match=r"being trained by another chargen process \(pid \d+\)"):
-            list(trainer.run())
-    run_to_end(trainer)  # released: the run can go ahead
-
-
 def test_a_new_run_will_not_overwrite_an_existing_one(corpus_file, tmp_path):
     run_to_end(make(corpus_file, tmp_path / "run", steps=4))
     with pytest.raises(ChargenError, match="already exists; continue it with --resume run"):
@@ -250,54 +244,3 @@ def test_a_failed_save_names_the_cause_and_the_intact_step(corpus_file, tmp_path
     with pytest.raises(ChargenError, match="disk full while saving step 8 .*the checkpoint from step 4 is intact"):
         list(trainer.run())
     assert load_checkpoint(tmp_path / "run" / runs.LATEST).position.step == 4
-
-
-def test_learning_rate_warms_up_then_decays_to_the_floor():
-    cfg = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
-    assert learning_rate(0, 100, cfg) == pytest.approx(0.1)
-    assert learning_rate(9, 100, cfg) == pytest.approx(1.0)
-    assert learning_rate(55, 100, cfg) == pytest.approx(0.55)
-    assert learning_rate(100, 100, cfg) == pytest.approx(0.1)
-
-
-@pytest.fixture
-def fake_clock(monkeypatch):
-    """Each reading of the training loop's clock is 2 ms after the last: timing tests that cannot flake."""
-    ticks = iter(range(10**9))
-    monkeypatch.setattr(loop, "clock", lambda: next(ticks) * 0.002)
-
-
-def test_a_minutes_budget_is_calibrated_into_steps(corpus_file, tmp_path, fake_clock):
-    trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, TrainConfig(**{**TINY_TRAIN, "minutes": 0.01, "eval_every": 40}), tmp_path / "run"))
-    reports = run_to_end(trainer)
-    assert any("minutes is about" in r.message for r in reports if isinstance(r, Note))
-    steps = [r for r in reports if isinstance(r, Step)]
-    assert steps[-1].total is not None and steps[-1].step >= budget.CALIBRATION_STEPS[1]
-
-
-def test_metrics_newer_than_the_resume_point_are_dropped(tmp_path):
-    for step in (4, 8, 12):
-        runs.append_metrics(tmp_path, {"step": step})
-    (tmp_path / runs.METRICS).open("a").write('{"step": 1')  # torn line from a killed process
-    runs.trim_metrics(tmp_path, 8)
-    assert [json.loads(line)["step"] for line in (tmp_path / runs.METRICS).read_text().splitlines()] == [4, 8]
-
-
-def test_a_time_budget_run_resumes_to_its_planned_step_count(corpus_file, tmp_path, fake_clock):
-    trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, TrainConfig(**{**TINY_TRAIN, "minutes": 0.01, "eval_every": 40}), tmp_path / "run"))
-    planned = {}
-
-    def stop():
-        planned["total"] = trainer.pos.total_steps
-        return trainer.pos.total_steps is not None and trainer.pos.step >= trainer.pos.total_steps // 2
-
-    reports = list(trainer.run(stop))
-    assert reports[-1].reason == "interrupted"
-    resumed = resume_trainer(RunRequest.resuming(tmp_path / "run"))
-    assert resumed.minutes is None and resumed.pos.total_steps == planned["total"]
-    assert run_to_end(resumed)[-1].step == planned["total"]
-
-
-def test_tf32_without_an_nvidia_gpu_is_refused_with_the_fix():
-    with pytest.raises(ChargenError, match="--precision tf32 needs the TF32 matrix units of an NVIDIA GPU .* use --precision fp32"):
-        device.check_precision("tf32", torch.device("cpu"))

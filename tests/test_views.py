@@ -1,39 +1,20 @@
 """The views: surprise heat maps, cell activations, loss plots and the run report, in the terminal and as
 self-contained HTML in which corpus and user text is always data, never markup."""
 
-import json
 import re
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from chargen.cli import cli
 from chargen.config import TrainConfig
 from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer
 from chargen.views.neurons import correlations, text_features
 
-from conftest import TEXT
+from conftest import HOSTILE, TINY_MODEL, chargen
 
-HOSTILE = 'He said "<script>alert(1)</script>" & left </div> the &amp; room.\n'
-
-
-def chargen(*args, **kw):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kw)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A small trained run whose corpus and name hold markup: checkpoints/<script>&run."""
-    root = tmp_path_factory.mktemp("views")
-    corpus = root / "corpus.txt"
-    corpus.write_text((TEXT + HOSTILE) * 3)
-    cfg = TrainConfig(batch_size=4, seq_len=32, steps=60, lr=1e-2, warmup_steps=5, eval_every=20, val_fraction=0.2)
-    trainer = new_trainer(RunRequest([str(corpus)], {"hidden_size": 32, "embed_dim": 8}, cfg, root / "checkpoints" / "<b>&run"))
-    list(trainer.run())
-    return root, root / "checkpoints" / "<b>&run"
+# The run these views show is conftest's trained_run: its corpus and its name (checkpoints/<b>&run) hold markup.
 
 
 class Page(HTMLParser):
@@ -59,8 +40,8 @@ def no_markup_leaks(html: str) -> None:
     assert HOSTILE.strip() in shown  # <script>, </div> and &amp; literally, as the corpus has them
 
 
-def test_heatmap_colours_each_character_and_lists_the_surprises(trained, tmp_path):
-    _, run = trained
+def test_heatmap_colours_each_character_and_lists_the_surprises(trained_run, tmp_path):
+    run = trained_run.path
     out = tmp_path / "heat.html"
     result = chargen("heatmap", "-c", run, "--text", HOSTILE, "--html", out, env={"NO_COLOR": "1"})
     assert result.exit_code == 0, result.output
@@ -73,15 +54,15 @@ def test_heatmap_colours_each_character_and_lists_the_surprises(trained, tmp_pat
     assert 'title="&lt;: p = ' in html  # the hover text: probability and what was expected
 
 
-def test_heatmap_defaults_to_the_validation_text_and_refuses_unseen_characters(trained):
-    _, run = trained
+def test_heatmap_defaults_to_the_validation_text_and_refuses_unseen_characters(trained_run):
+    run = trained_run.path
     assert chargen("heatmap", "-c", run, "--limit", "200").exit_code == 0
     bad = chargen("heatmap", "-c", run, "--text", "Zebra ☃")
     assert bad.exit_code == 1 and "never saw" in bad.stderr and bad.stderr.count("\n") == 1
 
 
-def test_neurons_finds_cells_that_track_properties_of_the_text(trained, tmp_path):
-    _, run = trained
+def test_neurons_finds_cells_that_track_properties_of_the_text(trained_run, tmp_path):
+    run = trained_run.path
     out = tmp_path / "cells.html"
     result = chargen("neurons", "-c", run, "--text", HOSTILE * 2, "--html", out, "--gates", "--count", "3")
     assert result.exit_code == 0, result.output
@@ -89,7 +70,7 @@ def test_neurons_finds_cells_that_track_properties_of_the_text(trained, tmp_path
     assert len(labels) == 3 and all(-1 <= float(r) <= 1 for *_, r in labels)
     html = out.read_text()
     no_markup_leaks(html)
-    assert "Gate saturation" in html and html.count("<circle") == 3 * 32  # a point per unit and gate
+    assert "Gate saturation" in html and html.count("<circle") == 3 * TINY_MODEL["hidden_size"]  # a point per unit and gate
     picked = chargen("neurons", "-c", run, "--text", "All:", "--cells", "3,17")
     assert picked.exit_code == 0 and "cell 3 " in picked.stdout and "cell 17 " in picked.stdout
     assert chargen("neurons", "-c", run, "--text", "All:", "--cells", "99").exit_code == 1
@@ -112,33 +93,32 @@ def test_gates_are_for_lstms(tmp_path, corpus_file):
     assert result.exit_code == 1 and "--gates is for LSTM models" in result.stderr
 
 
-def test_plot_draws_several_runs_and_skips_torn_lines(trained, tmp_path):
-    root, run = trained
-    other = root / "checkpoints" / "copy"
-    other.mkdir(exist_ok=True)
+def test_plot_draws_several_runs_and_skips_torn_lines(trained_run, tmp_path):
+    run = trained_run.copy_to(tmp_path)
+    other = tmp_path / "checkpoints" / "copy"
+    other.mkdir()
     lines = (run / "metrics.jsonl").read_text().splitlines()
     (other / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 9, "train_lo')
     (other / "best.pt").write_bytes((run / "best.pt").read_bytes())
-    result = chargen("plot", "<b>&run", "copy", "--checkpoint-dir", root / "checkpoints", "--x", "chars",
+    result = chargen("plot", "<b>&run", "copy", "--checkpoint-dir", tmp_path / "checkpoints", "--x", "chars",
                      env={"NO_COLOR": "1"})
     assert result.exit_code == 0, result.output
     assert "\x1b[" not in result.stdout and "<b>&run val" in result.stdout and "copy train" in result.stdout
     assert "copy: skipped 1 unreadable line(s) of metrics.jsonl" in result.stderr
 
 
-def test_plot_errors_are_one_line(trained, tmp_path):
-    root, _ = trained
+def test_plot_errors_are_one_line(trained_run, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "metrics.jsonl").write_text("")
     (tmp_path / "empty" / "latest.pt").write_bytes(b"x")
     for args, message in ((["nosuchrun"], "no run 'nosuchrun'"), ([tmp_path / "empty"], "has no evaluation records"),
                           ([tmp_path], "not a chargen run")):
-        result = chargen("plot", *args, "--checkpoint-dir", root / "checkpoints")
+        result = chargen("plot", *args, "--checkpoint-dir", trained_run.path.parent)
         assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_plot_writes_an_image_with_matplotlib_or_says_how_to_get_it(trained, tmp_path, monkeypatch):
-    root, run = trained
+def test_plot_writes_an_image_with_matplotlib_or_says_how_to_get_it(trained_run, tmp_path, monkeypatch):
+    run = trained_run.path
     pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is not installed")
     for suffix, magic in ((".png", b"\x89PNG"), (".svg", b"<?xml")):
         out = tmp_path / f"loss{suffix}"
@@ -149,33 +129,9 @@ def test_plot_writes_an_image_with_matplotlib_or_says_how_to_get_it(trained, tmp
     assert missing.exit_code == 1 and "pip install 'chargen[plot]'" in missing.stderr
 
 
-def test_train_logs_to_tensorboard_the_records_of_metrics_jsonl(corpus_file, tmp_path, monkeypatch):
-    pytest.importorskip("tensorboard", reason="tensorboard (the tensorboard extra) is not installed")
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    monkeypatch.chdir(tmp_path)
-    result = chargen("train", corpus_file, "--steps", 8, "--eval-every", 4, "--hidden-size", 16, "--batch-size", 4,
-                     "--seq-len", 16, "--name", "tb", "--log", "tensorboard", "-q", "--sample-length", 0)
-    assert result.exit_code == 0, result.output
-    events = EventAccumulator(str(tmp_path / "checkpoints" / "tb" / "tensorboard"))
-    events.Reload()
-    val = [(e.step, e.value) for e in events.Scalars("chargen/val_loss")]
-    records = [json.loads(line) for line in (tmp_path / "checkpoints" / "tb" / "metrics.jsonl").read_text().splitlines()]
-    assert [s for s, _ in val] == [r["step"] for r in records] == [4, 8]
-    assert [v for _, v in val] == pytest.approx([r["val_loss"] for r in records], rel=1e-6)
-
-
-def test_a_missing_logging_package_is_named(corpus_file, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(__import__("sys").modules, "wandb", None)
-    result = chargen("train", corpus_file, "--steps", 2, "--log", "wandb", "-q")
-    assert result.exit_code == 1 and "pip install 'chargen[wandb]'" in result.stderr
-
-
-def test_report_holds_every_section_and_no_markup_from_the_corpus_or_run_name(trained, tmp_path):
-    root, run = trained
+def test_report_holds_every_section_and_no_markup_from_the_corpus_or_run_name(trained_run, tmp_path):
     out = tmp_path / "report.html"
-    result = chargen("report", "<b>&run", "--checkpoint-dir", root / "checkpoints", "-o", out)
+    result = chargen("report", "<b>&run", "--checkpoint-dir", trained_run.path.parent, "-o", out)
     assert result.exit_code == 0, result.output
     html = out.read_text()
     for section in ("facts", "curves", "samples", "novelty", "surprise", "neurons"):
