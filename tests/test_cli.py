@@ -113,6 +113,13 @@ def test_no_checkpoints_folder_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "no trained runs in checkpoints" in result.stderr
 
 
+def test_a_start_that_fails_leaves_no_empty_checkpoints_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = chargen("train", "missing.txt")
+    assert result.exit_code == 1 and "missing.txt does not exist" in result.stderr
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_every_command_has_help():
     for name, command in cli.commands.items():
         result = chargen(name, "--help")

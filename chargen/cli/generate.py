@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
         sampler.feed(prime)
     stop = unescape(stop) if stop else None  # let users type --stop '\n\n'
     if num_samples == 1:
-        write_stream([prime, *(chars[0] for chars in sampler.stream(length, stop))])
+        write_stream(itertools.chain(prime, (chars[0] for chars in sampler.stream(length, stop))))  # as drawn
         click.echo()
         return
     texts = ["".join(column) for column in zip(*sampler.stream(length, stop))]

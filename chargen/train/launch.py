@@ -3,6 +3,7 @@ parent model) or a resumed one, continued exactly where it stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -57,8 +58,15 @@ def new_trainer(request: RunRequest, *, progress=None, group: Single | None = No
             raise ChargenError(f"run {run_dir} already exists; continue it with --resume {run_dir.name} or pick another --name")
         runs.ensure_writable(run_dir.parent)
 
+    made = not run_dir.parent.exists()
     group.on_main(check_run_dir)
-    setup = prepare(request, progress=progress, group=group)
+    try:
+        setup = prepare(request, progress=progress, group=group)
+    except BaseException:
+        if made and group.is_main:  # a start that failed (a bad corpus, say) leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                run_dir.parent.rmdir()
+        raise
     trainer = Trainer(run_dir, setup.corpus, setup.model_config, setup.cfg, group=group,
                       init_weights=setup.init_weights, parent=setup.lineage, preview=preview)
     trainer.notes.extend(setup.notes)
