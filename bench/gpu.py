@@ -23,7 +23,7 @@
   streams for half the steps), so that the table shows how far the default is from the best found.
 
 Results are appended to bench/results/gpu.json, a record per part (with the machine, the date and the
-commit; bench/common.py), and printed as tables; README's GPU section is copied from them.
+commit; bench/common.py), and printed as tables; docs/benchmarks.md is made from them.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
     python -m bench.quality --suite --corpora small-verse --minutes 2.5 --grid 0
     python -m bench.quality --suite --corpora cantonese --minutes 10 --grid-only wider --reuse-default   # one more alternative
     python -m bench.quality --suite --baseline /path/to/other/checkout --grid 0   # another chargen's default
-    python -m bench.quality --table                          # README's table from the saved results
+    python -m bench.quality --table                          # the defaults table of docs/benchmarks.md
 
 Each run is `chargen train CORPUS --minutes M` with everything else left to the time-budget recipe
 (plus the options given); validation is the corpus's last 10%, evaluated over the whole of it (where
@@ -18,7 +18,7 @@ same budget with one choice of the recipe changed (a narrower and a wider model,
 dropout, half the learning rate, a layer more and one fewer, twice and half the streams; --grid takes the
 first N, --grid-only names them), so the table shows how far the default is from the best found. Wall time
 includes start-up, the recipe's measurements and every evaluation. Results are appended to
-bench/results/quality.json (bench/common.py), README's table made from them.
+bench/results/quality.json (bench/common.py), docs/benchmarks.md made from them.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def describe(r: dict) -> str:
 
 
 def table(results: list[dict], stamps: dict[str, Callable[[dict], str]] | None = None) -> str:
-    """README's table: per corpus and budget, the default, today's baseline and the best of the grid.
+    """The defaults table (docs/benchmarks.md): per corpus and budget, the default, today's baseline and the best of the grid.
     `stamps` adds a column per name, its cells what the function makes of the default run (bench/report.py
     adds the machine and the date this way)."""
     stamps = stamps or {}

@@ -132,9 +132,12 @@ LENGTH_OPTIONS = ("steps", "epochs", "minutes")
 DEFAULT_MINUTES = 5.0  # a run given no length trains this long
 
 
+DEFAULT_TEMPERATURE = 1.0  # every command that samples: the model's own distribution, unsharpened
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
-    temperature: float = 1.0  # 0 always picks the most likely character (greedy)
+    temperature: float = DEFAULT_TEMPERATURE  # 0 always picks the most likely character (greedy)
     top_k: int | None = None  # keep only the k most likely characters
     top_p: float | None = None  # keep the smallest set whose probability reaches p (nucleus)
 

@@ -43,7 +43,7 @@ def test_loss_at_initialisation_is_close_to_log_vocab(cell):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_cell_starts_as_torch_starts_it_as_measured(cell):
-    """bench/init.py: torch's own initialisation learned fastest for every cell (README, Benchmarks)."""
+    """bench/init.py: torch's own initialisation learned fastest for every cell (docs/benchmarks.md)."""
     torch.manual_seed(3)
     ours = CharRNN(ModelConfig(vocab_size=V, cell=cell, hidden_size=H))
     torch.manual_seed(3)

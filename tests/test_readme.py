@@ -33,7 +33,7 @@ def users_folder(tmp_path, monkeypatch):
     """An empty folder but for the texts the tour names as the user's own."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CHARGEN_TIME_SCALE", "0.01")  # 5 minutes -> 3 seconds
-    (tmp_path / "my.txt").write_text(TEXT * 3, encoding="utf-8")
+    (tmp_path / "my.txt").write_text(("The " + TEXT) * 3, encoding="utf-8")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "more.txt").write_text(TEXT, encoding="utf-8")
     (tmp_path / "some.txt").write_text(TEXT[:500], encoding="utf-8")
@@ -55,3 +55,13 @@ def test_every_tour_line_runs_as_written_in_order(users_folder):
         assert result.exit_code == 0, f"{shlex.join(words)} exited {result.exit_code}:\n{result.output}"
     assert re.search(r"<html", (users_folder / "report.html").read_text(encoding="utf-8"))
     assert (users_folder / "surprise.html").is_file() and (users_folder / "cells.html").is_file()
+
+
+def test_the_library_example_runs(users_folder, capsys):
+    """README's Python block, its 2,000 steps cut to 8 of a tiny batch."""
+    block = README.read_text(encoding="utf-8").split("```python\n", 1)[1].split("```", 1)[0]
+    assert "TrainConfig(steps=2000)" in block
+    exec(compile(block.replace("TrainConfig(steps=2000)", "TrainConfig(steps=8, eval_every=4, batch_size=4, seq_len=16)"),
+                 "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert printed.startswith("4 ") and "\n8 " in printed and len(printed) > 200  # two evaluations, then the text

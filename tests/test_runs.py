@@ -18,7 +18,7 @@ from conftest import TINY_FLAGS, TINY_MODEL, TINY_TRAIN, chargen, run_to_end
 
 
 def make_run(root, name, *, plan=None, evaluated=(5, 10), latest=True, model=("lstm", 2, 64), corpus=("names.txt",),
-             written=None):
+             written=None, ended="done"):
     """A run folder as training leaves it, with stand-in checkpoint files (listing runs never opens them)."""
     run = root / name
     run.mkdir(parents=True)
@@ -26,7 +26,7 @@ def make_run(root, name, *, plan=None, evaluated=(5, 10), latest=True, model=("l
     (run / runs.CONFIG).write_text(json.dumps({
         "model": {"cell": cell, "layers": layers, "hidden_size": hidden},
         "train": {"steps": None, "epochs": None, "minutes": None, **(plan or {"steps": 10})},
-        "corpus": {"sources": [f"/data/{c}" for c in corpus]}}))
+        "corpus": {"sources": [f"/data/{c}" for c in corpus]}, **({"ended": ended} if ended else {})}))
     (run / runs.METRICS).write_text("".join(
         json.dumps({"step": s, "epoch": s / 10, "train_loss": 2.0, "val_loss": 2.0 - s / 10, "elapsed_s": 6.0 * s}) + "\n"
         for s in evaluated))
@@ -42,7 +42,7 @@ def make_run(root, name, *, plan=None, evaluated=(5, 10), latest=True, model=("l
 def test_each_run_gets_one_line_newest_first_with_model_corpus_steps_best_bpc_time_and_state(tmp_path):
     now = time.time()
     make_run(tmp_path, "old", written=now - 3600, corpus=("a.txt", "b.txt", "c.txt"))
-    make_run(tmp_path, "new", written=now, model=("gru", 3, 512), evaluated=(4,))
+    make_run(tmp_path, "new", written=now, model=("gru", 3, 512), evaluated=(4,), ended="interrupted")
     result = chargen("runs", "--checkpoint-dir", tmp_path)
     assert result.exit_code == 0, result.output
     new, old = result.stdout.splitlines()
@@ -52,31 +52,40 @@ def test_each_run_gets_one_line_newest_first_with_model_corpus_steps_best_bpc_ti
     assert old.endswith("finished") and new.index("gru") == old.index("lstm")  # columns aligned
 
 
-def test_the_state_is_finished_once_the_plan_is_reached_and_interrupted_before(tmp_path):
+def test_the_state_is_how_the_last_process_ended(tmp_path):
+    """The loop writes how it ended into config.json; a process killed before it could is interrupted."""
     cases = {
-        "steps-short": ({"steps": 20}, True, "interrupted"),
-        "steps-done": ({"steps": 10}, True, "finished"),
-        "epochs-short": ({"epochs": 2.0}, True, "interrupted"),
-        "epochs-done": ({"epochs": 1.0}, True, "finished"),
-        "minutes-short": ({"minutes": 5.0}, True, "interrupted"),  # 60 of 300 seconds trained
-        "minutes-done": ({"minutes": 1.0}, True, "finished"),
-        "nothing-to-resume": ({"steps": 20}, False, "finished"),
+        "done": (dict(ended="done"), "finished"),
+        "out-of-time": (dict(ended="time"), "finished"),
+        "ctrl-c": (dict(ended="interrupted"), "interrupted"),
+        "killed": (dict(ended=None), "interrupted"),  # no word from the loop, and a latest.pt to resume
+        "resumed-then-killed": (dict(ended=None, plan={"minutes": 1.0}), "interrupted"),
+        "nothing-to-resume": (dict(ended=None, latest=False), "finished"),
     }
-    for name, (plan, latest, _) in cases.items():
-        make_run(tmp_path, name, plan=plan, latest=latest)
+    for name, (options, _) in cases.items():
+        make_run(tmp_path, name, **options)
+    (tmp_path / "never-saved").mkdir()
+    (tmp_path / "never-saved" / runs.CONFIG).write_text("{}")
     states = {r.name: r.state for r in runs.list_runs(tmp_path)}
-    assert states == {name: state for name, (_, _, state) in cases.items()}
+    assert states == {**{name: state for name, (_, state) in cases.items()}, "never-saved": "no checkpoint"}
+
+
+def test_a_finished_run_says_so_in_its_config(corpus_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert chargen("train", corpus_file, *TINY_FLAGS, "--steps", "4", "--name", "r", "-q", "--sample-length", "0").exit_code == 0
+    assert json.loads((tmp_path / "checkpoints" / "r" / runs.CONFIG).read_text())["ended"] == "done"
+    assert runs.list_runs(tmp_path / "checkpoints")[0].state == "finished"
 
 
 def test_a_run_before_its_first_evaluation_is_interrupted_once_its_process_is_gone(tmp_path):
-    run = make_run(tmp_path, "early", evaluated=())
+    run = make_run(tmp_path, "early", evaluated=(), ended=None)
     (run / runs.LOCK).write_text("99999999")  # the lock file a killed process leaves: nothing holds it
     [summary] = runs.list_runs(tmp_path)
     assert (summary.state, summary.steps, summary.best_val_bpc) == ("interrupted", 0, None)
 
 
 def test_a_run_whose_lock_a_live_process_holds_is_training(tmp_path):
-    run = make_run(tmp_path, "busy", evaluated=(5,))
+    run = make_run(tmp_path, "busy", evaluated=(5,), ended=None)
     with runs.RunLock(run):
         assert runs.list_runs(tmp_path)[0].state == "training"
         assert "training" in chargen("runs", "--checkpoint-dir", tmp_path).stdout

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from chargen import __version__
-from chargen.config import check_temperature, check_top_k, check_top_p
+from chargen.config import DEFAULT_TEMPERATURE, check_temperature, check_top_k, check_top_p
 from chargen.errors import ChargenError, PeerFailed
 
 EXIT_INTERRUPTED = 130
@@ -28,7 +28,6 @@ COMMAND_GROUPS = (
     ("Core commands", ("train", "sample", "repl", "eval", "info", "runs")),
     ("Views", ("heatmap", "neurons", "gradflow", "plot", "novelty", "report")),
 )
-DEFAULT_TEMPERATURE = 1.0  # every command that samples: the model's own distribution, unsharpened
 
 
 class ChargenGroup(click.Group):

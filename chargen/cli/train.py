@@ -62,7 +62,7 @@ def _field_check(cls, name: str):
 @_opt("hidden_size", ModelConfig, "Width of each recurrent layer.", type=int)
 @_opt("embed_dim", ModelConfig, "Character embedding width; 0 feeds one-hot vectors.", type=int)
 @_opt("dropout", ModelConfig, "Dropout between layers and before the output.", type=float)
-@_opt("init", ModelConfig, "How the recurrent weights start: torch's own (measured best for every cell), "
+@_opt("init", ModelConfig, "How the recurrent weights start: torch's own (the best or near it for every cell in bench.init), "
       "orthogonal, identity (IRNN, plain RNNs) or forget-1 (LSTM).", type=click.Choice(INITS))
 @_opt("batch_size", TrainConfig, "Contiguous streams per batch.", type=int)
 @_opt("seq_len", TrainConfig, "Characters per window (truncated BPTT length).", type=int)

@@ -2,7 +2,7 @@
 
 A character-bigram model fitted on the training text, less its end, predicts that end and the
 validation text; how many more nats per character the validation text costs it is the shift. On the
-quality benchmark's corpora (`python bench/shift.py`) it is +0.32 for python-code, whose validation
+quality benchmark's corpora (`python -m bench.shift`) it is +0.32 for python-code, whose validation
 text is a package unlike those before it, and between -0.05 and +0.10 for the others, where the end of
 the text is like the rest (prose, verse, C++ headers, Cantonese). Only python-code gained from dropout
 while reading its text less than once (0.041 nats at 2.5 minutes); the others lost 0.01 to 0.10. The

@@ -223,13 +223,21 @@ def sampler_for(checkpoint: Checkpoint, settings: SamplingSettings = SamplingSet
     with `seed`. `device` cpu runs the NumPy step model; cuda[:N] or auto may run it on a GPU
     (chargen.generate.cudastep)."""
     small = checkpoint.model_config.matmul_params() < MIN_WEIGHTS_FOR_GPU
-    if device == "cpu" or (device == "auto" and small):  # NumPy alone: torch is never imported
+    if device == "cpu" or (device == "auto" and (small or not _may_have_a_gpu())):  # NumPy alone: no torch
         model = StepModel(checkpoint.model_config, checkpoint.weights)
     else:
         from chargen.generate.cudastep import fastest_step_model
 
         model = fastest_step_model(checkpoint.model_config, checkpoint.weights, device)
     return Sampler(model, checkpoint.vocab, settings, seed=seed, batch_size=batch_size)
+
+
+def _may_have_a_gpu() -> bool:
+    """Whether an NVIDIA driver is loaded (Linux), without importing torch to ask CUDA; elsewhere, perhaps."""
+    import os
+    import sys
+
+    return not sys.platform.startswith("linux") or os.path.exists("/proc/driver/nvidia/version")
 
 
 def sample_text(model: StepModel, vocab: Vocab, length: int = 160, temperature: float = 0.8,

@@ -64,7 +64,7 @@ class CharRNN(nn.Module):
 
         An untrained model then predicts the text's character frequencies instead of a uniform guess, so
         training does not spend its first steps learning them: on an alphabet of thousands of characters
-        that is most of a short budget (bench/quality.py --corpus cantonese). Characters the training text
+        that is most of a short budget (python -m bench.quality --corpus cantonese). Characters the training text
         lacks get half a count, so every log-probability is finite."""
         smoothed = counts.to(torch.float64) + 0.5
         self.head.bias.copy_((smoothed / smoothed.sum()).log().to(self.head.bias.dtype))

@@ -83,8 +83,8 @@ class Checkpoint:
                "world_size": self.world_size}
         if self.parent is not None:
             out["parent"] = self.parent
-        if self.resume is not None:
-            out["resume"] = asdict(self.resume)
+        if self.resume is not None:  # by hand: asdict would deep-copy every tensor of the optimizer's state
+            out["resume"] = {"optimizer": self.resume.optimizer, "state": self.resume.state, "rng": self.resume.rng}
         return out
 
     @classmethod

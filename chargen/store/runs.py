@@ -97,7 +97,10 @@ def find_checkpoint(spec: str | None, checkpoint_dir: Path, prefer: str = BEST) 
 
 def find_model(spec: str | None, checkpoint_dir: Path) -> Path:
     """The file to read a model from, to use it (not to resume): as find_checkpoint, but a run's
-    best.safetensors where it is at least as new as its best.pt (a save writes best.pt first)."""
+    best.safetensors where it is at least as new as its best.pt (a save writes best.pt first); a file
+    named is read as it is."""
+    if spec is not None and Path(spec).is_file():
+        return Path(spec)
     path = find_checkpoint(spec, checkpoint_dir)
     weights = path.with_name(BEST_WEIGHTS)
     if path.name == BEST and weights.is_file() and weights.stat().st_mtime_ns >= path.stat().st_mtime_ns:
@@ -185,6 +188,11 @@ def _step_of(line: str) -> float:
         return float("inf")  # a torn last line from a killed process
 
 
+def mark_ended(run_dir: Path, reason: str) -> None:
+    """Record in config.json how the run's last process ended ("done", "time" or "interrupted")."""
+    write_config(run_dir, {**_json(run_dir / CONFIG), "ended": reason})
+
+
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     write_text_atomically(run_dir / CONFIG, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
@@ -219,12 +227,6 @@ def _records(path: Path) -> tuple[list[dict[str, Any]], int]:
     return records, skipped
 
 
-# A run on a time budget counts as finished once it has trained this share of its minutes: the budget
-# aims the last step at 98% of the time (chargen.train.budget), and an interrupted run's JSON files do
-# not say more (the step latest.pt holds is inside the torch file).
-FINISHED_SHARE = 0.9
-
-
 @dataclass
 class RunSummary:
     """What `chargen runs` says of one run folder."""
@@ -238,7 +240,7 @@ class RunSummary:
     steps: int  # the step of the last evaluation; 0 before the first
     best_val_bpc: float | None
     written: float  # when the run last wrote a file, in seconds since the epoch
-    state: str  # training (a live process holds its lock), interrupted (resumable, short of its plan) or finished
+    state: str  # training, interrupted, finished or "no checkpoint" (see _state)
 
 
 def list_runs(checkpoint_dir: Path) -> list[RunSummary]:
@@ -249,7 +251,7 @@ def list_runs(checkpoint_dir: Path) -> list[RunSummary]:
 def summarise(run_dir: Path) -> RunSummary:
     """A run folder's summary, from its config.json and metrics.jsonl; what they lack stays None."""
     config = _json(run_dir / CONFIG)
-    model, train = config.get("model") or {}, config.get("train") or {}
+    model = config.get("model") or {}
     corpus = (config.get("corpus") or {}).get("sources") or []
     records = _records(run_dir / METRICS)[0] if (run_dir / METRICS).is_file() else []
     last = records[-1] if records else None
@@ -259,26 +261,19 @@ def summarise(run_dir: Path) -> RunSummary:
         name=run_dir.name, path=str(run_dir), cell=model.get("cell"), layers=model.get("layers"),
         hidden_size=model.get("hidden_size"), corpus=[Path(str(s)).name for s in corpus],
         steps=int(last["step"]) if last else 0, best_val_bpc=bits(min(losses)) if losses else None,
-        written=max(f.stat().st_mtime for f in files), state=_state(run_dir, train, last))
+        written=max(f.stat().st_mtime for f in files), state=_state(run_dir, config))
 
 
-def _state(run_dir: Path, train: dict[str, Any], last: dict[str, Any] | None) -> str:
+def _state(run_dir: Path, config: dict[str, Any]) -> str:
+    """training (a live process holds the lock), finished (the loop said so in config.json), interrupted
+    (resumable: Ctrl-C, a kill, a crash), or "no checkpoint" (stopped before its first save)."""
     if is_training(run_dir):
         return "training"
-    if not (run_dir / LATEST).is_file():
-        return "finished"  # nothing to resume from
-    return "finished" if last is not None and _reached(train, last) else "interrupted"
-
-
-def _reached(train: dict[str, Any], last: dict[str, Any]) -> bool:
-    """Whether the last evaluation is at the end of the run's plan: its steps, epochs or minutes."""
-    if train.get("steps"):
-        return last["step"] >= train["steps"]
-    if train.get("epochs"):
-        return last.get("epoch", 0) >= train["epochs"] - 1e-3  # metrics.jsonl rounds epochs to 4 places
-    if train.get("minutes"):
-        return last.get("elapsed_s", 0) >= FINISHED_SHARE * 60 * train["minutes"]
-    return True  # a run with no plan in its config (an older chargen's): nothing says it is short
+    if config.get("ended") in ("done", "time"):
+        return "finished"
+    if (run_dir / LATEST).is_file():
+        return "interrupted"
+    return "finished" if (run_dir / BEST).is_file() else "no checkpoint"
 
 
 def _json(path: Path) -> dict[str, Any]:

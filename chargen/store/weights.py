@@ -19,7 +19,7 @@ import numpy as np
 
 from chargen.errors import ChargenError
 from chargen.store.files import write_atomically
-from chargen.store.record import Checkpoint
+from chargen.store.record import FORMAT_VERSION, Checkpoint
 
 SUFFIX = ".safetensors"
 METADATA_KEY = "chargen"  # the record, as JSON, under this key of the file's metadata
@@ -65,8 +65,11 @@ def read_weights(path: Path) -> Checkpoint:
     try:
         record = json.loads(meta)
         checkpoint = Checkpoint.from_payload({**record, "weights": weights})
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ChargenError(f"model file {path} is corrupt (its record: {_first_line(e)})") from None
+    if not isinstance(checkpoint.format_version, int) or checkpoint.format_version > FORMAT_VERSION:
+        raise ChargenError(f"model file {path} has format version {checkpoint.format_version}, newer than this "
+                           f"chargen reads (up to {FORMAT_VERSION}); upgrade chargen")
     _check_shapes(path, checkpoint)
     if numpy_digest(weights) != checkpoint.weights_sha256:
         raise ChargenError(f"model file {path} is corrupt (its weights do not match their SHA-256)")

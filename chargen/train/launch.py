@@ -62,13 +62,13 @@ def new_trainer(request: RunRequest, *, progress=None, group: Single | None = No
     group.on_main(check_run_dir)
     try:
         setup = prepare(request, progress=progress, group=group)
+        trainer = Trainer(run_dir, setup.corpus, setup.model_config, setup.cfg, group=group,
+                          init_weights=setup.init_weights, parent=setup.lineage, preview=preview)
     except BaseException:
         if made and group.is_main:  # a start that failed (a bad corpus, say) leaves no empty folder behind
             with contextlib.suppress(OSError):
                 run_dir.parent.rmdir()
         raise
-    trainer = Trainer(run_dir, setup.corpus, setup.model_config, setup.cfg, group=group,
-                      init_weights=setup.init_weights, parent=setup.lineage, preview=preview)
     trainer.notes.extend(setup.notes)
     return trainer
 

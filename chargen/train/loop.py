@@ -147,6 +147,7 @@ class Trainer:
         else:
             if pos.step == start_step and self.resumed_from is not None:
                 yield Note(f"the run already reached its {pos.total_steps} steps; raise --steps to train more")
+        self.saves.mark_ended(reason)
         yield Finished(pos.step, reason, pos.best_val_loss, self.run_dir / runs.LATEST)
 
     def _start(self) -> Started:

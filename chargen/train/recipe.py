@@ -3,7 +3,7 @@
 These are the rules, free of torch; chargen.train.measure times the machine and hands them its speeds.
 What wins depends on how many characters the budget lets the machine read, and with which model: the
 speed is measured, not guessed (a few real training steps on the chosen device, in fp32 and, where the
-hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quality.py --suite):
+hardware has it, bf16). Measured across corpora (docs/benchmarks.md; python -m bench.quality --suite):
 
 - Width. The best model is the widest one the budget can feed: one that reads at least
   CHARS_PER_WEIGHT characters per recurrent weight it has. On a 2-core CPU that is a 2x256 LSTM for
@@ -22,7 +22,7 @@ hardware has it, bf16). Measured across corpora (README, Benchmarks; bench/quali
   fewer updates per character. So on a GPU the recipe measures the speed at GPU_BATCHES: a text that
   the budget would read more than MAX_PASSES times gets the fewest streams that still read it
   MAX_PASSES times in the time (on tinyshakespeare the H100's best validation loss came after 8 passes
-  even with dropout 0.5 on a 3x1024 LSTM, and more passes only memorised it: README, GPU); a larger
+  even with dropout 0.5 on a 3x1024 LSTM, and more passes only memorised it: python -m bench.gpu); a larger
   text gets the fewest streams that reach GPU_BATCH_SHARE of the fastest speed. The precision is then
   measured on the model chosen. The learning rate grows with the square root of the batch, and a
   batch the user chose is timed as it will run.
@@ -48,7 +48,7 @@ REFERENCE = (2, 256)  # (layers, width): the model every budget's speed is measu
 # Candidate models, smallest first; the recipe takes the largest the budget can feed.
 SIZES = ((2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (2, 768), (3, 768), (3, 1024))
 # A model is worth its size when the budget reads this many characters per recurrent weight (the speed
-# being the probe's, before evaluations). Fitted on the benchmark's grids (README, Benchmarks): at 1 per
+# being the probe's, before evaluations). Fitted on the benchmark's grids (docs/benchmarks.md): at 1 per
 # weight of the whole model the next narrower model did better at 2.5 and 5 minutes on tinyshakespeare
 # and large-prose (large-prose at 5 minutes: 2x256 1.6612, the 2x384 chosen 1.7006); at 3, the defaults
 # at 5 minutes gained 0.012-0.054 nats on tinyshakespeare, large-prose and python-code, and at 10
@@ -59,11 +59,11 @@ EVAL_SHARE = 0.05  # evaluations take about this share of the budget
 EVAL_SPEEDUP = 3.0  # evaluating a character costs about a third of training on it (forward pass only)
 MAX_EVALS = 10
 # Below this many evaluations a large validation text is read in part: one whole evaluation of 23 MB of
-# prose's 2.3M validation characters took 70 s of a 5-minute budget (bench/quality.py --corpus large-prose).
+# prose's 2.3M validation characters took 70 s of a 5-minute budget (python -m bench.quality --corpus large-prose).
 MIN_EVALS = 4
 MIN_EVAL_CHARS = 100_000  # and never less than about this: tinyshakespeare's whole validation text
 # Past this many passes over the training text (as the recipe plans them) the validation loss rises
-# whatever the dropout: on 110K characters of verse (bench/quality.py --corpus small-verse), a 2.5-minute
+# whatever the dropout: on 110K characters of verse (python -m bench.quality --corpus small-verse), a 2.5-minute
 # run with dropout 0.2 stopped at 20 passes was best after 8 and ended 0.11 nats worse (1.7513 against
 # 1.6414); stopped at 10 it ended at 1.6213, and 5 minutes at 1.6168. (Before the output bias started
 # at the character frequencies, learning was slower and the best came after 16-17 passes.)
@@ -71,7 +71,7 @@ MAX_PASSES = 10.0
 MAX_ITEM_BATCH_SHARE = 0.25  # line mode: a step reads at most this share of the training items
 # A validation text this many nats per character harder than the training text's end for a bigram model
 # (chargen.data.shift) gets SHIFT_DROPOUT however few the passes. python-code's (+0.32) gained 0.041 nats at
-# 2.5 minutes with dropout 0.1 (1.7460 against 1.7873, 2x256, bench/quality.py --corpus python-code),
+# 2.5 minutes with dropout 0.1 (1.7460 against 1.7873, 2x256, python -m bench.quality --corpus python-code),
 # where tinyshakespeare (+0.01) lost 0.013, cantonese (-0.02) 0.096 and large-prose (+0.01) 0.046 (in a
 # slower run: 1,134 steps against 1,546); step for step C++ headers (-0.05) lost 0.009. The one other
 # shifted text measured, a novel after speeches (+0.29), lost 0.011 (1.9475 against 1.9361): within
@@ -142,7 +142,7 @@ def estimate_speed(task: Task, reference_speed: float, layers: int, width: int) 
 
 
 def pick_precision(speeds: dict[str, float]) -> str:
-    """bf16 when it is clearly faster (step for step it learns as well as fp32: README, Benchmarks)."""
+    """bf16 when it is clearly faster (step for step it learns as well as fp32: docs/training.md)."""
     if "fp32" in speeds and speeds.get("bf16", 0.0) < BF16_MIN_SPEEDUP * speeds["fp32"]:
         return "fp32"
     return max(speeds, key=speeds.get)

@@ -48,6 +48,9 @@ class Saves:
             "corpus": {"sources": list(corpus.sources), "sha256": corpus.sha256,
                        "chars": len(corpus), "vocab_size": corpus.vocab.size}}))
 
+    def mark_ended(self, reason: str) -> None:
+        self.group.on_main(lambda: runs.mark_ended(self.run_dir, reason))
+
     def append_metrics(self, record: dict[str, Any]) -> None:
         self.group.on_main(lambda: runs.append_metrics(self.run_dir, record))
 

@@ -31,7 +31,7 @@ class TrainStep:
                  grad_clip: float = 1.0) -> None:
         self.net, self.optimizer, self.precision = net, optimizer, precision
         self.clip = grad_clip if grad_clip > 0 else math.inf
-        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.params = list(net.parameters())  # the model's order: the clipped norm is summed in it, bit for bit
 
     def __call__(self, x: torch.Tensor | PackedSequence, y: torch.Tensor, state: State | None, lr: float,
                  weight: float = 1.0, read_back: bool = True) -> StepResult:

@@ -25,7 +25,7 @@ def _pyplot():
 
 def check_output(path: Path) -> None:
     if path.suffix.lower() not in FORMATS:
-        raise ChargenError(f"--out {path}: the chart is written as .png or .svg, not {path.suffix or 'no suffix'}")
+        raise ChargenError(f"-o/--output {path}: the chart is written as .png or .svg, not {path.suffix or 'no suffix'}")
 
 
 def _save(fig, path: Path) -> None:

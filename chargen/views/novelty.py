@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 import numpy as np
 
+from chargen.config import DEFAULT_TEMPERATURE
 from chargen.data.corpus import Corpus, default_cache_dir, load_corpus
 from chargen.errors import ChargenError
 
 if TYPE_CHECKING:
     from chargen.store.record import Checkpoint
+
 
 
 def training_corpus(checkpoint: Checkpoint) -> Corpus:
@@ -255,7 +257,7 @@ class NoveltyReport:
     items: dict[str, int] | None = None  # line mode: the samples in the training set, validation set, new
 
 
-def measure(checkpoint: Checkpoint, count: int = 10, length: int = 500, temperature: float = 0.8,
+def measure(checkpoint: Checkpoint, count: int = 10, length: int = 500, temperature: float = DEFAULT_TEMPERATURE,
             seed: int | None = 0) -> NoveltyReport:
     """Generate `count` samples from a checkpoint and tell how much of them its training text holds."""
     from chargen.config import SamplingSettings

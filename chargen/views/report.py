@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dataclasses import asdict
 
-from chargen.config import SamplingSettings
+from chargen.config import DEFAULT_TEMPERATURE, SamplingSettings
 from chargen.data.vocab import Vocab
 from chargen.errors import ChargenError
 from chargen.generate.sample import Sampler, StepModel, generate_items
@@ -82,7 +82,7 @@ def _corpus_sections(checkpoint: Checkpoint, model: StepModel, seed: int) -> lis
     if checkpoint.lines:
         return [items_section(novelty.items, novelty.samples[:12])]
     out = [copying_section(novelty.generated, novelty.validation,
-                           f"{len(novelty.samples)} samples of {len(novelty.samples[0]):,} characters at temperature 0.8.")]
+                           f"{len(novelty.samples)} samples of {len(novelty.samples[0]):,} characters at temperature {DEFAULT_TEMPERATURE:g}.")]
     val = validation_text(checkpoint)
     if len(val):
         excerpt = vocab.decode(val[:EXCERPT_CHARS])
