@@ -137,10 +137,26 @@ def checkpoint_dir_option(f):
     )(f)
 
 
+class AliasedOption(click.Option):
+    """An option whose older names (`aliases`) still work but are left out of --help: one name per idea."""
+
+    def __init__(self, *args, aliases: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.aliases = set(aliases)
+
+    def get_help_record(self, ctx: click.Context):
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
 def output_option(help: str, *aliases: str, default: Path | None = None):
     """-o/--output FILE, the one name for every file a command writes; `aliases` are older names of it."""
     return click.option("-o", "--output", *aliases, "output", type=click.Path(path_type=Path, dir_okay=False),
-                        metavar="FILE", default=default, show_default=default is not None, help=help)
+                        metavar="FILE", default=default, show_default=default is not None, help=help,
+                        cls=AliasedOption, aliases=aliases)
 
 
 def json_option(f=None, *, help: str = "Print the record as one JSON object instead."):
@@ -154,7 +170,8 @@ def device_option(help: str):
 
 
 def temperature_option(f):
-    return click.option("-t", "--temperature", "--temp", "temperature", type=float, default=DEFAULT_TEMPERATURE,
+    return click.option("-t", "--temperature", "--temp", "temperature", cls=AliasedOption, aliases=("--temp",),
+                        type=float, default=DEFAULT_TEMPERATURE,
                         show_default=True, callback=checked(check_temperature),
                         help="Sampling temperature: below 1 safer, above 1 wilder; 0 is greedy (argmax).")(f)
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from chargen.units import LN2
+from chargen.units import bits
 from chargen.train.reports import Evaluated, Finished, Note, Report, Started, Step
 
 PLAIN_EVERY_S = 10.0  # without a terminal, a progress line this often
@@ -46,7 +46,7 @@ def _preview_line(text: str, width: int = 100) -> str:
 def _val(e: Evaluated) -> str:
     if e.val_loss is None:
         return "no validation"
-    return f"val {e.val_loss:.4f} nats ({e.val_loss / LN2:.3f} bpc){' best' if e.best else ''}"
+    return f"val {e.val_loss:.4f} nats ({bits(e.val_loss):.3f} bpc){' best' if e.best else ''}"
 
 
 def render(reports: Iterable[Report], console: Console, quiet: bool = False) -> Finished:
@@ -100,7 +100,7 @@ def _render_live(reports: Iterable[Report], console: Console) -> Finished:
                 progress.update(task, completed=r.step, total=r.total, total_text=f"{r.total:,}" if r.total else "?",
                                 epoch=r.epoch, loss=r.loss, speed=r.chars_per_s, trend=trend.sparkline())
             elif isinstance(r, Evaluated):
-                val = f"val {r.val_loss:.3f} ({r.val_loss / LN2:.2f} bpc)" if r.val_loss is not None else ""
+                val = f"val {r.val_loss:.3f} ({bits(r.val_loss):.2f} bpc)" if r.val_loss is not None else ""
                 progress.update(task, val=val)
                 progress.console.print(f"step {r.step:,}: train {r.train_loss:.4f}, {_val(r)}")
                 progress.console.print(f"  [dim]{escape(_preview_line(r.preview))}[/dim]")

@@ -71,7 +71,7 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, device, as_json):
     from chargen.store import runs
     from chargen.store.weights import read_model
     from chargen.train.loss import loss_sum
-    from chargen.units import LN2
+    from chargen.units import bits
 
     path = runs.find_model(checkpoint, checkpoint_dir)
     saved = read_model(path)
@@ -92,9 +92,9 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, device, as_json):
     total, count = loss_sum(model, batches, where, carry_state=carry)
     loss = total / count
     record = {"checkpoint": str(path), "text": str(textfile), "chars": count,
-              "loss_nats": loss, "bpc": loss / LN2, "perplexity": math.exp(loss)}
+              "loss_nats": loss, "bpc": bits(loss), "perplexity": math.exp(loss)}
     if as_json:
         click.echo(json.dumps(record, indent=2))
     else:
-        click.echo(f"{textfile}: {loss:.4f} nats/char, {loss / LN2:.4f} bits/char, "
+        click.echo(f"{textfile}: {loss:.4f} nats/char, {bits(loss):.4f} bits/char, "
                    f"perplexity {math.exp(loss):.3f} over {count:,} predicted characters")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from chargen.cli import (checkpoint_dir_option, checkpoint_option, cli, json_option, output_option, seed_option,
-                         temperature_option)
+from chargen.cli import (AliasedOption, checkpoint_dir_option, checkpoint_option, cli, json_option, output_option,
+                         seed_option, temperature_option)
 from chargen.cli.views import stdout_console, write_page
 
 
@@ -34,7 +34,7 @@ def plot(run_names, checkpoints, checkpoint_dir, x_axis, bits, output):
       chargen plot -o loss.png
     """
     from chargen.store import runs
-    from chargen.units import LN2
+    from chargen import units
 
     names = [*run_names, *checkpoints]
     folders = [runs.find_run(n, checkpoint_dir) for n in names] or [runs.latest_run(checkpoint_dir)]
@@ -46,7 +46,7 @@ def plot(run_names, checkpoints, checkpoint_dir, x_axis, bits, output):
             notes.append(f"{folder.name}: skipped {skipped} unreadable line(s) of metrics.jsonl")
         best = min((r["val_loss"] for r in records if r.get("val_loss") is not None), default=None)
         if best is not None:
-            notes.append(f"{folder.name}: best val {best:.4f} nats/char ({best / LN2:.3f} bpc) "
+            notes.append(f"{folder.name}: best val {best:.4f} nats/char ({units.bits(best):.3f} bpc) "
                          f"after {records[-1]['step']:,} steps")
     if output is not None:
         from chargen.views.figures import curves_figure
@@ -64,7 +64,8 @@ def plot(run_names, checkpoints, checkpoint_dir, x_axis, bits, output):
 @cli.command(short_help="Measure how much of the generated text is copied from the corpus.")
 @checkpoint_option
 @checkpoint_dir_option
-@click.option("-n", "--num-samples", "--samples", "count", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("-n", "--num-samples", "--samples", "count", cls=AliasedOption, aliases=("--samples",),
+              type=click.IntRange(min=1), default=10, show_default=True,
               metavar="N", help="Samples to generate and look up in the training text.")
 @click.option("-l", "--length", type=click.IntRange(min=20), default=500, show_default=True, metavar="N",
               help="Characters per sample (line mode: the longest an item may be).")

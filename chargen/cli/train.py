@@ -211,10 +211,10 @@ def _finish(trainer, finished, console, sample_length: int, quiet: bool) -> None
     """The end of a run: its best loss on stderr, a sample of what it writes on stdout."""
     from chargen.config import SamplingSettings
     from chargen.generate.sample import Sampler, StepModel, sample_text
-    from chargen.units import LN2
+    from chargen.units import bits
 
     best = finished.best_val_loss
-    summary = f"best val loss {best:.4f} nats/char ({best / LN2:.3f} bpc)" if best is not None else "done"
+    summary = f"best val loss {best:.4f} nats/char ({bits(best):.3f} bpc)" if best is not None else "done"
     if not quiet:
         console.print(f"finished at step {finished.step:,}: {summary}; checkpoints in {trainer.run_dir}")
     if sample_length <= 0:

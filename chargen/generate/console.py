@@ -15,7 +15,6 @@ RESET, GENERATED, DIM, ERROR = "\x1b[0m", "\x1b[36m", "\x1b[2m", "\x1b[31m"
 HEAT = ((0.6, "\x1b[32m"), (0.3, "\x1b[92m"), (0.1, "\x1b[33m"), (0.0, "\x1b[31m"))
 
 
-
 class Terminal:
     """The session's streams: colour and prompts on a terminal; otherwise plain completions on stdout."""
 

@@ -8,7 +8,6 @@ stdout (newlines and backslashes escaped as \\n and \\\\), with no prompts or es
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,8 +18,10 @@ from chargen.errors import ChargenError
 from chargen.generate.console import ERROR, Terminal, start_history
 from chargen.generate.sample import Sampler, StepModel
 from chargen.data.vocab import ITEM_BOUNDARY, Vocab, describe_chars
+from chargen.units import bits
 
 CHOICES = 5  # characters offered by :choose
+
 
 @dataclass
 class ReplSettings:
@@ -244,6 +245,6 @@ def parse_command(line: str) -> tuple[str, str]:
 
 
 def describe_model(name: str, config, best_val_loss: float | None, items: bool = False) -> str:
-    bpc = f", val {best_val_loss / math.log(2):.3f} bpc" if best_val_loss is not None else ""
+    bpc = f", val {bits(best_val_loss):.3f} bpc" if best_val_loss is not None else ""
     mode = ", one item per line" if items else ""
     return f"{name}: {config.cell} {config.layers}x{config.hidden_size}{bpc}{mode}"

@@ -12,6 +12,7 @@ from typing import Any
 from chargen import __version__
 from chargen.config import ModelConfig, TrainConfig
 from chargen.data.vocab import Vocab
+from chargen.units import bits
 
 FORMAT_VERSION = 2  # 2: several processes' generators, line mode, a parent model; version 1 files still load
 
@@ -113,7 +114,7 @@ class Checkpoint:
             "parameters": sum(math.prod(t.shape) for t in self.weights.values()), "vocab_size": model.vocab_size,
             "corpus": self.corpus.sources, "corpus_chars": self.corpus.chars, "corpus_sha256": self.corpus.sha256,
             "mode": "lines" if self.lines else "text", "step": position.step, "total_steps": position.total_steps,
-            "best_val_loss": best, "best_val_bpc": best / math.log(2) if best is not None else None,
+            "best_val_loss": best, "best_val_bpc": bits(best) if best is not None else None,
             "weights_sha256": self.weights_sha256, "parent": self.parent, "resumable": self.resume is not None,
             "format_version": self.format_version, "chargen_version": self.chargen_version,
         }

@@ -9,7 +9,7 @@ class LossWindow:
     """The mean training loss of the applied steps since the last evaluation, and how often clipping engaged."""
 
     def __init__(self) -> None:
-        self.total, self.count, self.clipped = 0.0, 0, 0
+        self.reset()
 
     def add(self, loss: float, applied: bool, clipped: bool) -> None:
         self.clipped += clipped
@@ -25,7 +25,7 @@ class LossWindow:
         return round(self.clipped / max(self.count, 1), 4)
 
     def reset(self) -> None:
-        self.__init__()
+        self.total, self.count, self.clipped = 0.0, 0, 0
 
 
 class RateMeter:
