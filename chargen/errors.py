@@ -10,3 +10,9 @@ class ChargenError(Exception):
 
 class PeerFailed(ChargenError):
     """In a job of several processes: the main process failed and printed why; the others exit 1 quietly."""
+
+
+def first_line(e: BaseException, width: int = 160) -> str:
+    """What a library exception says, shortened to fit into one line of ours."""
+    text = str(e).strip()
+    return text.splitlines()[0][:width] if text else type(e).__name__

@@ -17,6 +17,7 @@ import numpy as np
 from chargen.config import ModelConfig, SamplingSettings
 from chargen.data.vocab import ITEM_BOUNDARY, Vocab, describe_chars
 from chargen.errors import ChargenError
+from chargen.store.weights import as_float32
 
 if TYPE_CHECKING:
     from chargen.store.record import Checkpoint
@@ -66,8 +67,7 @@ class StepModel:
 
     def __init__(self, config: ModelConfig, weights: dict) -> None:
         self.config = config
-        w = {k: np.asarray(v.detach().cpu().float().numpy() if hasattr(v, "detach") else v, dtype=np.float32)
-             for k, v in weights.items()}  # torch tensors (training, a .pt) or arrays (a .safetensors)
+        w = {k: as_float32(v) for k, v in weights.items()}
         c = config
         H, G = c.hidden_size, c.gates
         self.cell = c.cell

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from chargen.errors import ChargenError
+from chargen.errors import ChargenError, first_line
 from chargen.store.files import write_atomically
 from chargen.store.record import FORMAT_VERSION, Checkpoint
 
@@ -38,8 +38,8 @@ def all_finite(weights: dict[str, torch.Tensor]) -> bool:
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     """Write atomically (chargen.store.files); raises OSError on failure, `path` then untouched."""
-    write_payload(path, checkpoint.payload())
-    checkpoint.weights_sha256, checkpoint.format_version = weights_digest(checkpoint.weights), FORMAT_VERSION
+    checkpoint.weights_sha256 = write_payload(path, checkpoint.payload())
+    checkpoint.format_version = FORMAT_VERSION
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -47,13 +47,14 @@ def load_checkpoint(path: Path) -> Checkpoint:
     return Checkpoint.from_payload(read_payload(path))
 
 
-def write_payload(path: Path, payload: dict[str, Any]) -> None:
-    """The file's contents as they are written, stamped with the format and the weights' digest."""
+def write_payload(path: Path, payload: dict[str, Any]) -> str:
+    """The file's contents as they are written, stamped with the format and the weights' digest (returned)."""
     weights = payload["weights"]
     if not all_finite(weights):
         raise ValueError("refusing to save non-finite weights")  # the trainer never lets this happen
     payload = {**payload, "format_version": FORMAT_VERSION, "weights_sha256": weights_digest(weights)}
     write_atomically(Path(path), lambda f: torch.save(payload, f))
+    return payload["weights_sha256"]
 
 
 def read_payload(path: Path) -> dict[str, Any]:
@@ -77,8 +78,7 @@ def read_payload(path: Path) -> dict[str, Any]:
             ) from None
         raise ChargenError(f"checkpoint {path} is corrupt ({e})") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, KeyError, OSError, TypeError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ChargenError(f"checkpoint {path} is corrupt ({first_line[:120]})") from None
+        raise ChargenError(f"checkpoint {path} is corrupt ({first_line(e, 120)})") from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise ChargenError(f"{path} is not a chargen checkpoint")
     version = payload["format_version"]

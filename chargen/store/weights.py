@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chargen.errors import ChargenError
+from chargen.errors import ChargenError, first_line
 from chargen.store.files import write_atomically
 from chargen.store.record import FORMAT_VERSION, Checkpoint
 
@@ -39,7 +39,7 @@ def write_weights(path: Path, checkpoint: Checkpoint) -> None:
     """Write the model of `checkpoint` (weights as float32 arrays) and its record, atomically."""
     from safetensors.numpy import save
 
-    arrays = {name: np.ascontiguousarray(_array(w), dtype=np.float32) for name, w in checkpoint.weights.items()}
+    arrays = {name: np.ascontiguousarray(as_float32(w)) for name, w in checkpoint.weights.items()}
     record = {k: v for k, v in checkpoint.payload().items() if k not in ("weights", "resume")}
     record.update(weights_sha256=numpy_digest(arrays), format_version=checkpoint.format_version)
     data = save(arrays, metadata={METADATA_KEY: json.dumps(record, ensure_ascii=False)})
@@ -59,14 +59,14 @@ def read_weights(path: Path) -> Checkpoint:
             meta = (f.metadata() or {}).get(METADATA_KEY)
             weights = {name: f.get_tensor(name) for name in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
-        raise ChargenError(f"model file {path} is corrupt ({_first_line(e)})") from None
+        raise ChargenError(f"model file {path} is corrupt ({first_line(e, 120)})") from None
     if meta is None:
         raise ChargenError(f"{path} is a safetensors file but not a chargen model (no '{METADATA_KEY}' metadata)")
     try:
         record = json.loads(meta)
         checkpoint = Checkpoint.from_payload({**record, "weights": weights})
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ChargenError(f"model file {path} is corrupt (its record: {_first_line(e)})") from None
+        raise ChargenError(f"model file {path} is corrupt (its record: {first_line(e, 120)})") from None
     if not isinstance(checkpoint.format_version, int) or checkpoint.format_version > FORMAT_VERSION:
         raise ChargenError(f"model file {path} has format version {checkpoint.format_version}, newer than this "
                            f"chargen reads (up to {FORMAT_VERSION}); upgrade chargen")
@@ -104,10 +104,6 @@ def read_model(path: Path) -> Checkpoint:
     return load_checkpoint(path)
 
 
-def _array(w: Any) -> np.ndarray:
-    return w.detach().cpu().float().numpy() if hasattr(w, "detach") else np.asarray(w)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:120]
+def as_float32(w: Any) -> np.ndarray:
+    """A weight as a float32 array, whether a torch tensor (training, a .pt) or an array (a .safetensors)."""
+    return np.asarray(w.detach().cpu().float().numpy() if hasattr(w, "detach") else w, dtype=np.float32)

@@ -21,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from chargen.errors import ChargenError, PeerFailed
+from chargen.errors import ChargenError, PeerFailed, first_line
 
 T = TypeVar("T")
 TIMEOUT = timedelta(minutes=10)  # a collective that waits this long means a peer is gone
@@ -187,11 +187,6 @@ def _lost_peer(e: RuntimeError) -> bool:
 
     text = str(e)
     return isinstance(e, dist.DistError) or any(w in text for w in ("gloo", "NCCL", "Connection closed", "timed out"))
-
-
-def first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:160] if text else type(e).__name__
 
 
 NPROC_ENV = "CHARGEN_NPROC"  # set for the processes that `chargen train --nproc N` starts

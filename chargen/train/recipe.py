@@ -209,7 +209,8 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     In line mode a step reads whole items: as many as make the characters a step of streams would."""
     precision = pick_precision(speeds)
     layers, width, speed, how = _model(minutes * 60, speeds[precision], task, measure)
-    reading = _reading(minutes * 60, speed, task, chosen_size=how.startswith("the widest"))
+    chosen_size = task.parent is None and "layers" not in task.fixed and "hidden_size" not in task.fixed
+    reading = _reading(minutes * 60, speed, task, chosen_size)
     dropout, shifted = _dropout(reading, task)
     model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width, "dropout": dropout}
     train = {**_optimizer(task, reading.chars, width, batch), "precision": precision}
