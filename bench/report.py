@@ -247,6 +247,24 @@ def distributed_tables(records: list[dict]) -> list[Table]:
     return [table("", ["processes", "streams each", "steps", "training chars/s", "val nats/char", *STAMP_HEADER], rows)]
 
 
+def export_tables(records: list[dict]) -> list[Table]:
+    def page(r: dict, precision: str) -> Row:
+        p = r[precision]
+        return [cell(r["model"]), precision, f"{p['page_mb']:.2f}", f"{p['load_ms']:,.0f}", f"{p['first_char_ms']:.0f}",
+                f"{p['chars_per_s']:,}", f"{p['step_chars_per_s']:,}", f"{r['numpy_chars_per_s']:,}", cell(p["kernel"]),
+                *stamps(r)]
+
+    speed = [page(r, precision) for r in records for precision in ("fp16", "fp32")]
+    agreement = [[cell(r["model"]), f"{r['fp16_mean_abs_logit_diff']:.4f}", f"{r['fp16_max_abs_logit_diff']:.4f}",
+                  f"{r['fp16_top_agreement']:.1%}", f"{r['fp16_greedy_same_chars']} of {r['greedy_chars']}", *stamps(r)]
+                 for r in records if "fp16_top_agreement" in r]
+    return [table("", ["model", "weights", "page MB", "load ms", "first character ms", "chars/s, buttons",
+                       "chars/s, step and draw", "chars/s, chargen sample (NumPy)", "step", *STAMP_HEADER], speed),
+            table("Half-precision weights against torch's model, over its greedy text (teacher forcing):",
+                  ["model", "mean abs logit difference", "largest", "same likeliest character",
+                   "greedy text the same for", *STAMP_HEADER], agreement)]
+
+
 def generic_tables(records: list[dict]) -> list[Table]:
     """Any records: a column per scalar field (nested ones stay in the results file)."""
     scalar = (str, int, float, bool, type(None))
@@ -309,6 +327,13 @@ BENCHMARKS = {
         "`chargen info -c RUN` to their exit, and `chargen repl -c RUN` to its prompt, beside `python -c "
         "\"import numpy\"` in the same run (an LSTM of two layers, read from best.safetensors without torch); "
         "and sampling speed, one sequence at a time, from best.safetensors and from best.pt."),
+    "export": Benchmark(
+        "The exported page", "python -m bench.export",
+        "`chargen export -o model.html` pages of two LSTMs in headless Chromium, medians of five loads each: the "
+        "page's size, the time from navigation to ready, from the click on Generate to the first character on the "
+        "page, and characters/s for a few thousand characters through the buttons (drawing every character "
+        "included) and for the step and draw alone; beside them chargen's own NumPy sampler in the same run. Then "
+        "how far half-precision weights move the smaller model's logits.", export_tables),
     "shift": Benchmark(
         "Distribution shift", "python -m bench.shift",
         "How unlike its training text each benchmark corpus's validation text is (chargen.data.shift): the shift, "

@@ -94,6 +94,8 @@ def sandbox(tmp_path_factory):
     torch.save({**payload, "evil": Payload()}, root / "evil.pt")
     torch.save({**payload, "format_version": 99}, root / "future.pt")
     (root / "one.txt").write_text("a", encoding="utf-8")
+    (root / "taken.html").write_text("mine", encoding="utf-8")
+    (root / "other.html").write_text("<!DOCTYPE html><title>not a model</title>", encoding="utf-8")
     model = (root / "checkpoints" / "tiny" / "best.safetensors").read_bytes()
     (root / "flipped.safetensors").write_bytes(model[:-5] + bytes([model[-5] ^ 0x10]) + model[-4:])
     (root / "cut.safetensors").write_bytes(model[: len(model) // 2])
@@ -119,6 +121,8 @@ def test_documented_bad_input_behaviour(sandbox, monkeypatch, request, command, 
             monkeypatch.setenv(name, value)
     if "without matplotlib" in request.node.callspec.id:
         monkeypatch.setitem(sys.modules, "matplotlib", None)
+    if "without the onnx extra" in request.node.callspec.id:
+        monkeypatch.setitem(sys.modules, "onnx", None)
     assert words.pop(0) == "chargen"
     before = {p: p.stat().st_mtime_ns for p in (sandbox / "checkpoints" / "tiny").iterdir()}
     result = CliRunner(charset=charset).invoke(cli, words)

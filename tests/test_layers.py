@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chargen"
 LAYERS = [
     {"__main__"},
     {"cli"},
-    {"views"},
+    {"views", "export"},
     {"generate", "train"},
     {"model", "store"},
     {"data", "corpora"},

@@ -55,6 +55,7 @@ def test_every_tour_line_runs_as_written_in_order(users_folder):
         assert result.exit_code == 0, f"{shlex.join(words)} exited {result.exit_code}:\n{result.output}"
     assert re.search(r"<html", (users_folder / "report.html").read_text(encoding="utf-8"))
     assert (users_folder / "surprise.html").is_file() and (users_folder / "cells.html").is_file()
+    assert 'id="chargen-model"' in (users_folder / "model.html").read_text(encoding="utf-8")
 
 
 def test_the_library_example_runs(users_folder, capsys):

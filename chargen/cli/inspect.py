@@ -26,14 +26,15 @@ def info(checkpoint, checkpoint_dir, as_json):
     \b
       chargen info                      the best checkpoint of the most recent run
       chargen info -c names --json      a run named by the start of its name
-      chargen info -c checkpoints/shakespeare-20261203-101500/latest.pt
+      chargen info -c shakespeare.html  what a page or .onnx file from chargen export holds
     """
+    from chargen.export import exported_facts
     from chargen.store import runs
-    from chargen.store.weights import read_model
     from chargen.store.record import fact_text
+    from chargen.store.weights import read_model
 
     path = runs.find_model(checkpoint, checkpoint_dir)
-    record = read_model(path).facts(path)
+    record = exported_facts(path) or read_model(path).facts(path)
     if as_json:
         click.echo(json.dumps(record, indent=2, ensure_ascii=False))
         return

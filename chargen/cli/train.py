@@ -13,6 +13,7 @@ from chargen.cli import (ARGV_KEY, EXIT_INTERRUPTED, SectionedCommand, check_dev
                          cli, default_of, write_stream)
 from chargen.config import CELLS, DEFAULT_MINUTES, INITS, PRECISIONS, ModelConfig, TrainConfig
 from chargen.errors import ChargenError
+from chargen.store.runs import check_run_name
 from chargen.train.request import RunRequest
 
 
@@ -90,7 +91,8 @@ def _field_check(cls, name: str):
 @click.option("--max-vocab", type=click.IntRange(min=1), default=None, metavar="N",
               help="Refuse corpora with more distinct characters. [default: 20000]")
 @checkpoint_dir_option
-@click.option("--name", default=None, help="Run folder name. Default: corpus name and time.")
+@click.option("--name", default=None, callback=checked(check_run_name),
+              help="Run folder name. Default: corpus name and time.")
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[RUN]",
               help="Continue a run exactly where it stopped: a run folder, name or start of a name (default: "
                    "the most recent run).")

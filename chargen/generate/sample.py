@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 MIN_WEIGHTS_FOR_GPU = 2_000_000
 
 
+def start_char(chars: str) -> str:
+    """What generation without a prime follows: a newline, else a space, else the first character."""
+    return next((ch for ch in ("\n", " ") if ch in chars), chars[0])
+
+
 def next_ids(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Generator) -> np.ndarray:
     """Draw one id per row of logits (B, V) -> (B,), a pure function of its arguments."""
     if settings.temperature == 0:
@@ -155,11 +160,7 @@ class Sampler:
 
     @property
     def start_char(self) -> str:
-        """What generation without a prime follows: a newline, else a space, else the first character."""
-        for ch in ("\n", " "):
-            if ch in self.vocab:
-                return ch
-        return self.vocab.chars[0]
+        return start_char(self.vocab.chars)
 
     def feed(self, text: str) -> None:
         """Warm the state on `text` (the same text for every sequence)."""

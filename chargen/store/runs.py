@@ -32,6 +32,13 @@ CONFIG = "config.json"
 LOCK = ".lock"
 
 
+def check_run_name(name: str) -> str:
+    """A run's name is one folder under --checkpoint-dir: no separators, not hidden, not empty."""
+    if not name or name in (".", "..") or name.startswith(".") or any(sep in name for sep in ("/", "\\", "\0")):
+        raise ChargenError(f"run name {name!r} must be one folder name: no / or \\, not starting with '.'")
+    return name
+
+
 def new_run_name(corpus_sources: list[str] | tuple[str, ...]) -> str:
     stem = Path(corpus_sources[0]).stem if len(corpus_sources) == 1 else Path(corpus_sources[0]).parent.name
     return f"{stem or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
