@@ -265,6 +265,15 @@ def export_tables(records: list[dict]) -> list[Table]:
                    "greedy text the same for", *STAMP_HEADER], agreement)]
 
 
+def serve_tables(records: list[dict]) -> list[Table]:
+    rows = [[cell(r["model"]), str(load["clients"]), f"{load['chars_each']:,}", f"{load['chars_per_s']:,}",
+             f"{load['speedup']:.2f}x", number(load["first_char_p50_ms"]), number(load["first_char_p99_ms"]),
+             str(load["errors"]), f"{load['engine_chars_per_s']:,}" if "engine_chars_per_s" in load else "—", *stamps(r)]
+            for r in records for load in r["loads"]]
+    return [table("", ["model", "clients", "chars each", "chars/s, all clients", "of one client", "first character p50 ms",
+                       "p99 ms", "errors", "chars/s, the engine alone", *STAMP_HEADER], rows)]
+
+
 def generic_tables(records: list[dict]) -> list[Table]:
     """Any records: a column per scalar field (nested ones stay in the results file)."""
     scalar = (str, int, float, bool, type(None))
@@ -334,6 +343,12 @@ BENCHMARKS = {
         "page, and characters/s for a few thousand characters through the buttons (drawing every character "
         "included) and for the step and draw alone; beside them chargen's own NumPy sampler in the same run. Then "
         "how far half-precision weights move the smaller model's logits.", export_tables),
+    "serve": Benchmark(
+        "Serving", "python -m bench.serve",
+        "`chargen serve` on loopback, streaming clients starting together, each asking the same number of characters "
+        "of a two-layer LSTM: the total characters/s, that against one client's in the same run, the time from each "
+        "request to its first character, and failed requests; beside them the ceiling, chargen.serve.engine "
+        "stepping as many streams in one process with no HTTP.", serve_tables),
     "shift": Benchmark(
         "Distribution shift", "python -m bench.shift",
         "How unlike its training text each benchmark corpus's validation text is (chargen.data.shift): the shift, "

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chargen"
 LAYERS = [
     {"__main__"},
     {"cli"},
-    {"views", "export"},
+    {"views", "export", "serve"},
     {"generate", "train"},
     {"model", "store"},
     {"data", "corpora"},

@@ -1,8 +1,13 @@
 """README's tour runs as printed: every line, in order, in an empty folder, with the time budgets scaled
 down by CHARGEN_TIME_SCALE and nothing else changed."""
 
+import json
 import re
 import shlex
+import signal
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -48,9 +53,28 @@ def test_the_tour_block_is_found_and_starts_with_the_main_job():
     assert all(words[0] == "chargen" for words in commands)
 
 
+def served(words: list[str], folder: Path) -> int:
+    """Start `chargen serve ...` as typed, ask it for a completion, press Ctrl-C: its exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "chargen", *words[1:]], cwd=folder, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        url = re.search(r"at (http://\S+?)/ ", line)
+        assert url, line + proc.stderr.read()
+        request = urllib.request.Request(f"{url[1]}/v1/completions", data=json.dumps({"max_tokens": 20}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert len(json.loads(response.read())["choices"][0]["text"]) == 20
+    finally:
+        proc.send_signal(signal.SIGINT)
+    return proc.wait(timeout=30)
+
+
 @pytest.mark.slow
 def test_every_tour_line_runs_as_written_in_order(users_folder):
     for words in tour():
+        if words[1] == "serve":  # it serves until Ctrl-C: started in a process of its own, asked, stopped
+            assert served(words, users_folder) == 130
+            continue
         result = CliRunner().invoke(cli, words[1:], input="")
         assert result.exit_code == 0, f"{shlex.join(words)} exited {result.exit_code}:\n{result.output}"
     assert re.search(r"<html", (users_folder / "report.html").read_text(encoding="utf-8"))

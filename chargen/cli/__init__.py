@@ -25,7 +25,7 @@ EXIT_INTERRUPTED = 130
 ARGV_KEY = "chargen.argv"  # the words after `chargen`, as typed: --nproc passes them on to every process
 # `chargen --help` lists the commands under these headings, in this order.
 COMMAND_GROUPS = (
-    ("Core commands", ("train", "sample", "repl", "eval", "info", "runs", "export")),
+    ("Core commands", ("train", "sample", "repl", "eval", "info", "runs", "export", "serve")),
     ("Views", ("heatmap", "neurons", "gradflow", "plot", "novelty", "report")),
 )
 
@@ -230,4 +230,4 @@ def main() -> None:
 
 
 # The commands register themselves on `cli` when their modules load.
-from chargen.cli import export, generate, inspect, judge, runs, train, views  # noqa: E402,F401
+from chargen.cli import export, generate, inspect, judge, runs, serve, train, views  # noqa: E402,F401

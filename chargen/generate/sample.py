@@ -37,6 +37,12 @@ def next_ids(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Gene
     """Draw one id per row of logits (B, V) -> (B,), a pure function of its arguments."""
     if settings.temperature == 0:
         return logits.argmax(axis=1)
+    return pick(cumulative(logits, settings), rng.random(len(logits)))
+
+
+def cumulative(logits: np.ndarray, settings: SamplingSettings) -> np.ndarray:
+    """(B, V) running sums of each row's distribution under `settings` (temperature above 0), row by row:
+    a row's sums do not depend on the rows beside it, so streams batched together draw as they would alone."""
     scaled = logits.astype(np.float64) / settings.temperature
     if settings.top_k is not None and settings.top_k < scaled.shape[1]:
         kth = np.partition(scaled, -settings.top_k, axis=1)[:, -settings.top_k][:, None]
@@ -52,10 +58,13 @@ def next_ids(logits: np.ndarray, settings: SamplingSettings, rng: np.random.Gene
         np.put_along_axis(keep, order, keep_sorted, axis=1)
         probs = np.where(keep, probs, 0.0)
         probs /= probs.sum(axis=1, keepdims=True)
-    cumulative = np.cumsum(probs, axis=1)
-    draws = rng.random(len(probs))[:, None] * cumulative[:, -1:]
-    ids = (cumulative <= draws).sum(axis=1)
-    return np.minimum(ids, probs.shape[1] - 1)
+    return np.cumsum(probs, axis=1)
+
+
+def pick(cumulative: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """The id each row's uniform draw in [0, 1) falls on: (B, V), (B,) -> (B,)."""
+    draws = uniforms[:, None] * cumulative[:, -1:]
+    return np.minimum((cumulative <= draws).sum(axis=1), cumulative.shape[1] - 1)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
