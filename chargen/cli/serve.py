@@ -71,8 +71,6 @@ def serve(checkpoint, checkpoint_dir, host, port, max_tokens, max_prompt, max_n,
     except OSError as e:
         sock.close()
         raise ChargenError(f"cannot listen on {host}:{port} ({describe_os_error(e)})") from None
-    except socket.gaierror as e:  # pragma: no cover - OSError above catches it on most platforms
-        raise ChargenError(f"cannot listen on {host}:{port} ({e})") from None
     sock.listen(2048)  # from here a client waits in the backlog, not refused, while the server starts
     port = sock.getsockname()[1]
     if host not in LOOPBACK:

@@ -32,8 +32,8 @@ class Busy(ChargenError):
 @dataclass(eq=False)
 class Stream:
     """One request: `rows` completions of `prompt`, each at most `max_chars` long, ending early at a stop
-    sequence (or, in line mode, at the end of its item). The engine fills `chars`' deliveries; `on_chars`
-    is called on the event loop with (row, text, finish_reason or None) tuples."""
+    sequence (or, in line mode, at the end of its item). `on_chars` is called on the event loop with what
+    the engine's steps wrote: (row, character, finish_reason or None) tuples."""
 
     prompt: str
     rows: int
@@ -69,11 +69,6 @@ class Engine:
         self._outbox: list = []  # (stream, what it wrote) for the event loop, in order
         self._scheduled = False  # whether a _deliver callback is on its way
         self._thread = threading.Thread(target=self._loop, name="chargen-engine", daemon=True)
-        self.steps = 0
-
-    @property
-    def rows(self) -> int:
-        return self._rows
 
     def start(self) -> None:
         self._thread.start()
@@ -147,7 +142,6 @@ class Engine:
             stream.state = [s[at : at + n] for s in state]
             stream.logits = logits[at : at + n]
             at += n
-        self.steps += 1
 
     def _draw(self) -> list[np.ndarray]:
         """Each active stream's next ids (rows,), streams of the same settings in one call."""
