@@ -105,3 +105,15 @@ def save(name: str, records: list[dict]) -> None:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(load(name) + [{**stamp, **r} for r in records], indent=2) + "\n")
     report.write(RESULTS, report.DOC)
+
+
+def untrained_run(folder: Path, steps: int = 5, layers: int = 2, hidden_size: int = 256, name: str = "run") -> Path:
+    """A run made by `chargen train` on the bundled corpus in `folder`, trained `steps` steps (speed benchmarks
+    need its shape and files, not what it learned): its folder, folder/checkpoints/NAME."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "chargen", "train", "--name", name, "--steps", str(steps), "--eval-every",
+                    str(steps), "--layers", str(layers), "--hidden-size", str(hidden_size), "-q", "--sample-length", "0"],
+                   cwd=folder, check=True)
+    return folder / "checkpoints" / name

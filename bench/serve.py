@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import save
+from bench.common import save, untrained_run
 
 TARGETS = {"speedup_at_32": 8.0, "first_char_p99_ms_at_32": 100.0}  # issue 28's
 
@@ -92,8 +92,7 @@ def main() -> None:
     chargen = [sys.executable, "-m", "chargen"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        subprocess.run([*chargen, "train", "--name", "run", "--steps", "5", "--eval-every", "5", "--hidden-size",
-                        "256", "--layers", "2", "-q", "--sample-length", "0"], cwd=folder, check=True)
+        run = untrained_run(folder)
         server = subprocess.Popen([*chargen, "serve", "-c", "run", "--port", "0"], cwd=folder, stderr=subprocess.PIPE,
                                   text=True)
         try:
@@ -101,7 +100,7 @@ def main() -> None:
             asyncio.run(load(url, 1, min(args.chars, 100)))  # warm: the first request pays for imports
             rows = [asyncio.run(load(url, n, args.chars)) for n in args.clients]
             for row in rows:
-                row["engine_chars_per_s"] = round(engine_chars_per_s(folder / "checkpoints" / "run", row["clients"], args.chars))
+                row["engine_chars_per_s"] = round(engine_chars_per_s(run, row["clients"], args.chars))
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import save
+from bench.common import save, untrained_run
 
 TARGETS_S = {"sample": 0.4, "repl": 0.5, "info": 0.3}  # issue 31's targets, wall seconds from the start
 
@@ -66,8 +66,7 @@ def main() -> None:
     chargen = [sys.executable, "-m", "chargen"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        subprocess.run([*chargen, "train", "--name", "run", "--steps", "10", "--eval-every", "10", "--hidden-size",
-                        "256", "--layers", "2", "-q", "--sample-length", "0"], cwd=folder, check=True)
+        untrained_run(folder, steps=10)
         commands = {
             "numpy": lambda: wall([sys.executable, "-c", "import numpy"], folder),
             "sample": lambda: wall([*chargen, "sample", "-c", "run", "--length", "1"], folder),
