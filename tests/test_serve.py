@@ -109,6 +109,11 @@ def test_choices_and_stop_sequences(server):
     ({"prompt": "a", "stream": "yes"}, 400, 'stream must be true or false, not "yes"'),
     ({"prompt": "a", "echo": True}, 400, "echo is not supported by a character model"),
     ({"prompt": "a", "model": "gpt-4"}, 404, "model 'gpt-4' is not served here"),
+    ({"prompt": "a", "seed": -1}, 400, "seed must be at least 0, not -1"),
+    (b'{"prompt": "a", "temperature": NaN}', 400, "temperature must be a number, not NaN"),
+    (b'{"prompt": "a", "max_tokens": ' + b"9" * 400 + b"}", 400, "max_tokens must be at least 1 and at most 2000"),
+    (b"[" * 100_000, 413, "--max-body"),
+    (b"[" * 4000, 400, "the body is not valid JSON"),
     ({"prompt": "a" * 5000}, 413, "this server takes at most 4,096 (--max-body)"),
 ])
 def test_bad_requests_get_their_status_and_an_openai_error_body(server, body, status, message):
@@ -116,6 +121,10 @@ def test_bad_requests_get_their_status_and_an_openai_error_body(server, body, st
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert message in error["message"] and set(error) == {"message", "type", "param", "code"}
+
+
+def test_after_bad_requests_the_server_still_answers(server):
+    assert server.post({"prompt": "a", "max_tokens": 3, "seed": 1}).status_code == 200
 
 
 def test_the_openai_client_raises_on_an_error_as_it_would_on_openais(server):

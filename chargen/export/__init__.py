@@ -28,7 +28,9 @@ def format_for(output: Path, named: str | None) -> str:
 def export_facts(checkpoint: Checkpoint, source: Path, precision: str | None) -> dict[str, Any]:
     """What the exported file says about itself: `chargen info`'s facts of the model it came from."""
     facts = checkpoint.facts(source)
-    facts.pop("resumable")
+    for private in ("resumable", "checkpoint"):  # a file that is handed around carries no paths of this machine
+        facts.pop(private)
+    facts["corpus"] = [Path(p).name for p in facts["corpus"]]
     return {**facts, "name": checkpoint.name, "run": source.parent.name, "precision": precision}
 
 

@@ -5,7 +5,9 @@
 
 Only the batch B is dynamic, and every state is an explicit input, so one file serves any number of
 streams. The graph is written out from the weights with onnx.helper, the gate equations of
-chargen.model.equations in plain MatMul, Sigmoid and Tanh nodes, rather than traced through
+chargen.model.equations in plain MatMul, Add and Exp nodes (sigmoid and tanh through Exp: onnxruntime's
+own Sigmoid and Tanh are 2-4 units in the last place off, which a GRU's recurrence grows past 1e-5
+over 200 steps), rather than traced through
 torch.onnx: the exporters' LSTM and GRU operators carry the known traps (a GRU written without
 linear_before_reset=1 is silently off; states that are not inputs pin the batch to 1). `check` then
 compares onnxruntime's logits and states with torch's over many steps, and `chargen export` writes
@@ -21,6 +23,7 @@ import numpy as np
 
 from chargen.errors import ChargenError
 from chargen.generate.sample import start_char
+from chargen.store.files import describe_os_error
 from chargen.store.record import Checkpoint
 from chargen.store.weights import as_float32
 
@@ -183,6 +186,8 @@ def read_onnx_record(path) -> dict[str, Any] | None:
     onnx, _ = require_onnx()
     try:
         model = onnx.load(str(path), load_external_data=False)
+    except OSError as e:
+        raise ChargenError(f"cannot read {path} ({describe_os_error(e)})") from None
     except Exception:  # noqa: BLE001  (protobuf's DecodeError and friends: not an ONNX file)
         return None
     props = {p.key: p.value for p in model.metadata_props}

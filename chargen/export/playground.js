@@ -346,9 +346,9 @@ function start() {
 
   // Write `length` characters (or, for `items`, whole items), a slice at a time; resolves to the text.
   async function generate({ prime = "", fresh = true, items = 0, ...settings }) {
+    if (!check(settings, prime)) return null;
     const mine = ++job;
     stopped = false;
-    if (!check(settings, prime)) return null;
     status.dataset.busy = "yes";
     if (settings.seed !== null && settings.seed !== undefined) random = generator(settings.seed);
     if (fresh) { writer.reset(); clear(); }
@@ -392,7 +392,7 @@ function start() {
   $("generate").onclick = run({ fresh: true });
   $("continue").onclick = run({ fresh: false, prime: "" });
   $("stop").onclick = () => { stopped = true; };
-  if ($("generate-items")) $("generate-items").onclick = () => run({ fresh: true, items: Number($("items").value) || 10 })();
+  if ($("generate-items")) $("generate-items").onclick = () => run({ fresh: true, items: Math.max(1, Math.floor(Number($("items").value))) || 10 })();
   status.textContent = `ready (${model.kernel ? "WebAssembly SIMD" : "JavaScript"} step; loaded in ${Math.round(loadMs)} ms)`;
 
   // For scripts and tests: the same generator the buttons use, and raw greedy logits.

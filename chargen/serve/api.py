@@ -10,6 +10,7 @@ neutral values; any other value of them is a 400, never silently ignored.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -68,12 +69,13 @@ def _number(body: dict, name: str, default: float | None, low: float | None = No
     if value is None:
         return default
     kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-        raise BadRequest(f"{name} must be {kind}, not {json.dumps(value)}", name)
+    not_finite = isinstance(value, float) and not math.isfinite(value)  # JSON's NaN and Infinity, which Python reads
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or not_finite:
+        raise BadRequest(f"{name} must be {kind}, not {json.dumps(value)[:40]}", name)
     if (low is not None and (value <= low if low_open else value < low)) or (high is not None and value > high):
         bounds = f"{'above' if low_open else 'at least'} {low:g}" if low is not None else ""
         bounds += (" and " if bounds and high is not None else "") + (f"at most {high:g}" if high is not None else "")
-        raise BadRequest(f"{name} must be {bounds}, not {value:g}", name)
+        raise BadRequest(f"{name} must be {bounds}, not {str(value)[:40]}", name)
     return value
 
 
@@ -81,8 +83,8 @@ def parse_completion(raw: bytes, vocab: Vocab, served: str, limits: Limits) -> C
     """A request body as a Completion, or BadRequest saying what is wrong with it."""
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"the body is not valid JSON ({e})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise BadRequest(f"the body is not valid JSON ({str(e)[:80]})") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     model = body.get("model", served)
@@ -118,8 +120,8 @@ def parse_completion(raw: bytes, vocab: Vocab, served: str, limits: Limits) -> C
         model=model, prompt=prompt,
         max_tokens=_number(body, "max_tokens", 256, low=1, high=limits.max_tokens, integer=True),
         settings=SamplingSettings(float(temperature), top_k, None if top_p is None or top_p == 1 else float(top_p)),
-        n=_number(body, "n", 1, low=1, high=limits.max_n, integer=True),
-        seed=_number(body, "seed", None, integer=True), stops=stops, stream=stream)
+        n=_number(body, "n", 1, low=1, high=min(limits.max_n, limits.max_streams), integer=True),
+        seed=_number(body, "seed", None, low=0, integer=True), stops=stops, stream=stream)
 
 
 class Choices:
@@ -136,8 +138,8 @@ class Choices:
 
     def add(self, row: int, ch: str, finish: str | None) -> None:
         self.text[row] += ch
-        if finish == "stop":
-            self.text[row] = next((self.text[row][: -len(s)] for s in self.request.stops
+        if finish == "stop":  # the longest stop sequence that ended it is left out
+            self.text[row] = next((self.text[row][: -len(s)] for s in sorted(self.request.stops, key=len, reverse=True)
                                    if self.text[row].endswith(s)), self.text[row])
         if finish:
             self.finish[row] = finish

@@ -83,15 +83,22 @@ def create_app(engine_for, vocab, served: str, lines: bool, facts: dict[str, Any
             return StreamingResponse(events(stream, choices, changed), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         try:
+            checked = asyncio.get_running_loop().time()
             while not choices.finished:
                 try:
                     await asyncio.wait_for(changed.wait(), POLL_S)
                 except asyncio.TimeoutError:
+                    pass
+                changed.clear()
+                if asyncio.get_running_loop().time() - checked >= POLL_S:  # however fast characters come
                     if await request.is_disconnected():
                         return Response(status_code=499)
-                changed.clear()
+                    checked = asyncio.get_running_loop().time()
         finally:
             stream.cancelled = True  # frees its rows at the engine's next step if it has not finished
+        if "error" in choices.finish:
+            return JSONResponse(error_body("the server failed to generate (its log says why)", "server_error"),
+                                status_code=500)
         return JSONResponse(choices.response())
 
     async def events(stream: Stream, choices: Choices, changed: asyncio.Event):

@@ -14,6 +14,7 @@ outbox, with one `call_soon_threadsafe` callback for however many steps the even
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -95,12 +96,26 @@ class Engine:
             with self._lock:
                 joining, self._joining = self._joining, []
             for stream in joining:
-                self._admit(stream)
+                try:
+                    self._admit(stream)
+                except Exception:  # noqa: BLE001  a bug fails its own request, never the server's loop
+                    self._fail([stream])
             if not self._active:
                 self._wake.wait(timeout=0.5)
                 self._wake.clear()
                 continue
-            self._step()
+            try:
+                self._step()
+            except Exception:  # noqa: BLE001
+                failed, self._active = self._active, []
+                self._fail(failed)
+
+    def _fail(self, streams: list[Stream]) -> None:
+        """End every row of `streams` with finish_reason "error" (the server answers 500 for them)."""
+        traceback.print_exc()
+        for stream in streams:
+            self._leave(stream)
+        self._hand_over([(s, [(row, "", "error") for row in range(s.rows)]) for s in streams])
 
     def _admit(self, stream: Stream) -> None:
         """Read the stream's prompt on its own rows (the start character when there is none)."""
