@@ -63,6 +63,7 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, device, as_json):
       chargen eval held-out.txt
       chargen eval -c names new-names.txt --json
     """
+    from chargen.data.baselines import baselines
     from chargen.data.corpus import read_text
     from chargen.data.items import all_item_batches
     from chargen.data.streams import eval_windows
@@ -92,10 +93,32 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, device, as_json):
         batches, carry = eval_windows(ids, batch_size=1, seq_len=1024), True
     total, count = loss_sum(model, batches, where, carry_state=carry)
     loss = total / count
+    found = baselines(ids, text, vocab.size, training_ids(saved))
     record = {"checkpoint": str(path), "text": str(textfile), "chars": count,
-              "loss_nats": loss, "bpc": bits(loss), "perplexity": math.exp(loss)}
+              "loss_nats": loss, "bpc": bits(loss), "perplexity": math.exp(loss), "baselines_bpc": found,
+              "fewer_bits_than_xz": 1 - bits(loss) / found["xz"]}
     if as_json:
         click.echo(json.dumps(record, indent=2))
-    else:
-        click.echo(f"{textfile}: {loss:.4f} nats/char, {bits(loss):.4f} bits/char, "
-                   f"perplexity {math.exp(loss):.3f} over {count:,} predicted characters")
+        return
+    click.echo(f"{textfile}: {loss:.4f} nats/char, {bits(loss):.4f} bits/char, "
+               f"perplexity {math.exp(loss):.3f} over {count:,} predicted characters")
+    shown = " · ".join(f"{name.replace('order', 'order-')} {value:.3f}" for name, value in found.items() if value is not None)
+    saving = record["fewer_bits_than_xz"]
+    click.echo(f"the same text in bits/char: {shown}; the model uses {abs(saving):.0%} "
+               f"{'fewer' if saving >= 0 else 'more'} bits than xz")
+
+
+def training_ids(saved):
+    """The text the model was trained on, encoded: its corpus less the validation part (for a text model the
+    end, as chargen.data.corpus.Corpus.split cuts it; a line-mode model's items are drawn apart, so there the
+    whole corpus); None where its files are gone or hold characters the vocabulary dropped."""
+    from chargen.data.corpus import read_text
+
+    try:
+        text = "".join(read_text(source, saved.corpus.encoding) for source in saved.corpus.sources)
+    except (OSError, ChargenError):
+        return None
+    if not text or saved.vocab.unknown(text):
+        return None
+    ids = saved.vocab.encode(text)
+    return ids if saved.lines else ids[: int(len(ids) * (1.0 - saved.train_config.val_fraction))]
