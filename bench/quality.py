@@ -124,6 +124,7 @@ def describe(r: dict) -> str:
     return (f"{m['cell']} {m['layers']}x{m['hidden_size']}, dropout {m['dropout']:g}, batch {shape}, "
             f"lr {t['lr']:g}{', bf16' if t.get('precision') == 'bf16' else ''}"
             + (f", stopped after {t['minutes']:.1f} min" if t.get("minutes", r.get("minutes")) != r.get("minutes") else "")
+            + (f", stops after {t['epochs']:g} passes" if t.get("epochs") and t.get("minutes") else "")
             + (f", evaluations read {t['eval_chars'] / 1e3:.0f}K" if t.get("eval_chars") else ""))
 
 

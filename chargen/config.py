@@ -95,7 +95,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # where the cosine decay ends, as a fraction of lr
     grad_clip: float = 1.0  # global gradient-norm clip; 0 turns it off
     steps: int | None = None  # total optimizer steps of the run
-    epochs: float | None = None  # or: passes over the training text
+    epochs: float | None = None  # or: passes over the training text (with minutes: whichever ends first)
     minutes: float | None = None  # or: a wall-clock budget, turned into steps by measuring speed
     eval_every: int = 500  # steps between evaluations (each also saves a checkpoint)
     val_fraction: float = 0.1  # the last fraction of the text, contiguous, is validation
@@ -121,8 +121,9 @@ class TrainConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise ChargenError(f"--val-fraction must be in [0, 1), not {self.val_fraction}")
         lengths = [n for n in LENGTH_OPTIONS if getattr(self, n) is not None]
-        if len(lengths) > 1:
-            raise ChargenError(f"give only one of --steps, --epochs and --minutes, not {' and '.join(map(flag, lengths))}")
+        if len(lengths) > 1 and set(lengths) != {"epochs", "minutes"}:  # a budget may end sooner, after passes
+            raise ChargenError(f"give only one of --steps, --epochs and --minutes (or --minutes with --epochs, "
+                               f"whichever ends first), not {' and '.join(map(flag, lengths))}")
         for name in lengths:
             if not getattr(self, name) > 0:
                 raise ChargenError(f"{flag(name)} must be positive, not {getattr(self, name)}")

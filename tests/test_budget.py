@@ -40,3 +40,59 @@ def test_a_time_budget_run_resumes_to_its_planned_step_count(corpus_file, tmp_pa
     resumed = resume_trainer(RunRequest.resuming(tmp_path / "run"))
     assert resumed.minutes is None and resumed.pos.total_steps == planned["total"]
     assert run_to_end(resumed)[-1].step == planned["total"]
+
+
+def simulate(seconds_per_step, minutes: float = 10.0, eval_every: int = 500, eval_s: float = 5.0,
+             limit: int | None = None, planned: list | None = None) -> tuple[int, int, float, list[str]]:
+    """A run's budget driven by a made-up machine: `seconds_per_step(training seconds so far)` each step, an
+    evaluation of `eval_s` every `eval_every` steps. (steps made, total planned, seconds used, notes);
+    `planned` gets (training seconds, total planned) after every step."""
+    b = budget.Budget.for_run(minutes, 0.0, 0, eval_every, eval_chars=100_000, chars_per_step=2048, limit=limit)
+    step, total, now, trained, notes = 0, None, 0.0, 0.0, []
+    while total is None or step < total:
+        assert not b.expired(now), f"out of time at step {step} of {total}: the decay was cut short"
+        dt = seconds_per_step(trained)
+        now, trained, step = now + dt, trained + dt, step + 1
+        total, note = b.plan(step, total, now)
+        notes += [note] if note else []
+        if planned is not None:
+            planned.append((trained, total))
+        if step % eval_every == 0 or step == total:
+            now += eval_s
+            b.after_pause(now - eval_s, now)
+    return step, total, now, notes
+
+
+@pytest.mark.parametrize("machine", [
+    pytest.param(lambda t: 0.3 if 200 <= t < 320 else 0.1, id="slow for two minutes in the middle"),
+    pytest.param(lambda t: 0.3 if t >= 400 else 0.1, id="three times slower for the last part"),
+    pytest.param(lambda t: 0.1 if t >= 150 else 0.3, id="a slow start, then fast"),
+    pytest.param(lambda t: 0.1 + 0.03 * ((int(t) * 7919) % 5), id="noisy"),
+])
+def test_the_schedule_follows_the_speed_so_the_time_is_spent_and_the_decay_completed(machine):
+    step, total, seconds, _ = simulate(machine)
+    assert step == total  # ended at its planned last step, the learning rate at its floor, not cut off by the clock
+    assert 0.95 * 600 <= seconds <= 600 + 5  # the budget spent (the last evaluation may end just past it)
+
+
+def test_a_slow_window_is_planned_for_within_a_minute_of_its_start():
+    planned = []
+    step, total, _, _ = simulate(lambda t: 0.3 if t >= 400 else 0.1, planned=planned)
+    minute_in = next(total for seconds, total in planned if seconds >= 400 + 60)
+    assert abs(minute_in / total - 1) < 0.02  # the schedule's end is known early: the decay is not squeezed at the last
+
+
+def test_a_cap_on_passes_ends_a_budget_sooner_and_says_so():
+    step, total, seconds, notes = simulate(lambda t: 0.1, limit=1_000)
+    assert step == total == 1_000 and seconds < 200
+    assert "the run ends sooner, at step 1,000, after its last pass (--epochs)" in notes[0]
+    assert "10 minutes is about 5," in notes[0]  # what the time alone would have made
+
+
+def test_minutes_with_epochs_is_whichever_ends_first(corpus_file, tmp_path, fake_clock):
+    cfg = TrainConfig(**{**TINY_TRAIN, "minutes": 5.0, "epochs": 2.0})
+    trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, cfg, tmp_path / "run"))
+    reports = run_to_end(trainer)
+    assert reports[-1].step == 2 * trainer.data.steps_per_epoch and reports[-1].reason == "done"
+    with pytest.raises(Exception, match="give only one of"):
+        TrainConfig(steps=5, epochs=1.0)

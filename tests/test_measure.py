@@ -12,7 +12,7 @@ from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer
 from chargen.train.step import TrainStep
 
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, chargen
 
 
 TINY = 1_003_854  # tinyshakespeare's training characters
@@ -74,9 +74,10 @@ def test_a_full_config_is_taken_as_it_is(corpus_file, tmp_path):
     assert trainer.cfg.lr == TrainConfig.lr and not trainer.notes
 
 
-def test_the_shorter_time_wins_over_the_minutes_asked_for(corpus_file, tmp_path):
+def test_a_small_text_gets_a_cap_on_passes_within_the_minutes_asked_for(corpus_file, tmp_path):
     trainer = new_trainer(RunRequest([str(corpus_file)], {}, {"minutes": 0.5, "batch_size": 4, "seq_len": 8}, tmp_path / "run"))
-    assert trainer.minutes < 0.5 and any("so training stops after" in note for note in trainer.notes)
+    assert trainer.minutes == 0.5 and trainer.cfg.epochs == recipe.MAX_PASSES
+    assert any(f"so training stops after {recipe.MAX_PASSES:g} passes" in note for note in trainer.notes)
 
 
 def gpu_plan(minutes: float, train_chars: int, precisions=("fp32", "bf16")):
@@ -106,3 +107,31 @@ def test_on_a_gpu_a_large_text_gets_the_knee_of_the_speed_curve():
     picked = gpu_plan(3, 500_000_000)
     assert not picked.stops_early and picked.train["batch_size"] == 256  # half of the fastest (512)
     assert "read at 0.5 of the fastest speed" in picked.why
+
+
+def test_plan_twice_in_a_row_prints_the_same_command_though_the_speed_wobbles(tmp_path, monkeypatch):
+    words = ["the", "king", "shall", "speak", "and", "all", "resolved", "rather", "to", "die", "than", "famish"]
+    text = " ".join(words[(i * i + 3 * i) % len(words)] for i in range(60_000)) + "\n"  # ~330K characters
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text, encoding="utf-8")
+    train_chars = len(text) - int(len(text) * 0.1)
+    wobble = {"factor": 1.0}
+
+    def speed(vocab_size, device, precision, model, batch=recipe.BATCH, steps=6):
+        # A 2x384 runs exactly at the speed that feeds it in 10 minutes; wobbled, it is fed or not.
+        need = recipe.feeding_speed(recipe.Task(vocab_size, train_chars), (2, 384), 600)
+        return wobble["factor"] * need * (1.0 if model["hidden_size"] == 384 else 3.0)
+
+    monkeypatch.setattr(measure, "measure_speed", speed)
+
+    def planned(factor: float) -> list[str]:
+        wobble["factor"] = factor
+        result = chargen("train", corpus, "--minutes", "10", "--plan")
+        assert result.exit_code == 0, result.output
+        return result.stdout.splitlines()
+
+    first, second = planned(1.15), planned(0.87)  # +15%, then -15%: alone, 2x384 then 2x256
+    assert "--hidden-size 384" in first[-1] and second[-1] == first[-1]
+    assert "near a threshold: a 2x384 is fed from" in first[-2]
+    assert "within a factor 1.5, its own spread), so that the same command trains the same model" in second[-2]
+    assert "--hidden-size 256" in planned(0.6)[-1]  # a machine 1.9x slower is planned for afresh

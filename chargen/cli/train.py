@@ -26,7 +26,7 @@ SECTIONS = (
     ("Model options", ("cell", "layers", "hidden_size", "embed_dim", "dropout", "init", "init_from")),
     ("Training options", ("batch_size", "seq_len", "lr", "weight_decay", "warmup_steps", "min_lr_ratio", "grad_clip",
                           "seed", "lines", "encoding", "max_vocab")),
-    ("Length options (one of them; the default is a time budget)", ("steps", "epochs", "minutes")),
+    ("Length options (one of them, or --minutes with --epochs; the default is a time budget)", ("steps", "epochs", "minutes")),
     ("Evaluation options", ("eval_every", "eval_chars", "val_fraction")),
     ("Output options", ("checkpoint_dir", "name", "resume", "allow_corpus_change", "sample_length", "quiet", "plan_only",
                         "logs")),
@@ -73,7 +73,7 @@ def _field_check(cls, name: str):
 @_opt("min_lr_ratio", TrainConfig, "Final learning rate as a fraction of --lr.", type=float)
 @_opt("grad_clip", TrainConfig, "Clip the global gradient norm to this; 0 is off.", type=float)
 @_opt("steps", TrainConfig, "Train for this many optimizer steps in all.", type=int)
-@_opt("epochs", TrainConfig, "Or: this many passes over the training text.", type=float)
+@_opt("epochs", TrainConfig, "Or: this many passes over the training text (with --minutes: whichever ends first).", type=float)
 @_opt("minutes", TrainConfig, f"Or: this wall-clock budget (the default, {DEFAULT_MINUTES:g} minutes).", type=float)
 @_opt("eval_every", TrainConfig, "Evaluate, preview and save every N steps.", type=int)
 @_opt("eval_chars", TrainConfig, "Validation characters each evaluation reads, in spans spread over the "

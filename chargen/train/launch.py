@@ -108,8 +108,7 @@ def prepare(request: RunRequest, *, progress=None, group: Single | None = None, 
         picked = group.on_main(lambda: _plan(corpus, cfg, chosen, model_options, parent is not None,
                                              world or group.world, group.local_rank))
         model_options = {**picked.model, **model_options}
-        # A shorter time than asked for is the recipe's one override: more would only make worse text.
-        cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen or k == "minutes"})
+        cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen})
         notes.append(f"recipe: {picked.why} (options you give explicitly take precedence)")
     model_config = ModelConfig(vocab_size=corpus.vocab.size, **model_options)
     lineage = parent_record(str(request.init_from), parent) if parent is not None else None

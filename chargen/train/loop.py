@@ -10,6 +10,7 @@ main one writes.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,8 +99,9 @@ class Trainer:
     def _loop(self, should_stop: Callable[[], bool]) -> Iterator[Report]:
         yield self._start()
         cfg, group, pos = self.cfg, self.group, self.pos
+        limit = math.ceil(cfg.epochs * self.data.steps_per_epoch) if cfg.epochs is not None else None
         budget = (Budget.for_run(self.minutes, clock(), pos.step, cfg.eval_every, self.data.eval_chars,
-                                 self.data.chars_per_step) if self.minutes is not None else None)
+                                 self.data.chars_per_step, limit) if self.minutes is not None else None)
         window, bad_in_row, reason, start_step = LossWindow(), 0, "done", pos.step
         rate = RateMeter(clock(), pos.chars)
         segment_start = rate.since

@@ -1,11 +1,12 @@
 """Timing this machine for the time-budget recipe: a few real training steps of a model, then the rules
-of chargen.train.recipe applied to the speeds measured (`plan`, `plan_gpu`)."""
+of chargen.train.recipe applied to the speeds measured (`plan`, `plan_gpu`), or to those of this
+machine's last plan for the same task while it measures within its spread (chargen.train.plans)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import torch
 
@@ -14,6 +15,7 @@ from chargen.errors import ChargenError
 from chargen.model.charrnn import CharRNN
 from chargen.model.device import set_arithmetic
 from chargen.train.optim import make_optimizer
+from chargen.train.plans import Measurements, machine, plan_key
 from chargen.train.recipe import (BATCH, GPU_BATCHES, REFERENCE, Recipe, Task, at_streams, choose, pick_gpu_batch,
                                   pick_precision)
 from chargen.train.step import TrainStep
@@ -66,19 +68,28 @@ def plan(minutes: float, task: Task, device: torch.device, precisions: list[str]
     """Measure this machine, then choose: the recipe for `minutes` of training on `task`."""
     model = task.parent or {"cell": task.cell, "layers": REFERENCE[0], "hidden_size": REFERENCE[1]}
     batch = {**BATCH, **task.batch}  # what each process reads a step, as it will be trained
-    speeds = {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, model, batch).items()}
+    measured = Measurements(plan_key({
+        "task": asdict(task), "minutes": minutes, "device": str(device), "precisions": precisions,
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": machine()}))
+    speeds = measured.reference(
+        {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, model, batch).items()})
     precision = pick_precision(speeds)
 
     def measure_at(precision: str, streams: int, shape: dict) -> float:
-        return task.world * measure_speed(task.vocab_size, device, precision, shape, dict(batch, batch_size=streams),
-                                          steps=3)
+        return measured.speed(f"{precision} {streams} {shape['cell']} {shape['layers']}x{shape['hidden_size']}",
+                              lambda: task.world * measure_speed(task.vocab_size, device, precision, shape,
+                                                                 dict(batch, batch_size=streams), steps=3))
 
     fits = [b for b in GPU_BATCHES if b * batch["seq_len"] < task.train_chars]
     if device.type != "cuda" or task.item_chars or task.parent or "batch_size" in task.batch or len(fits) < 2:
         # The user's streams are each process's; the recipe's (BATCH) are the whole job's, shared out.
         job = dict(batch, batch_size=batch["batch_size"] * task.world) if "batch_size" in task.batch else batch
-        return choose(minutes, speeds, task, sized(measure_at, task, precision, batch["batch_size"]), job)
-    return plan_gpu(minutes, task, speeds, fits, measure_at)
+        picked = choose(minutes, speeds, task, sized(measure_at, task, precision, batch["batch_size"]), job)
+    else:
+        picked = plan_gpu(minutes, task, speeds, fits, measure_at)
+    measured.keep()
+    return replace(picked, why=f"{picked.why}; {measured.note}") if measured.note else picked
 
 
 def sized(measure_at: Callable[[str, int, dict], float], task: Task, precision: str,

@@ -68,6 +68,7 @@ MIN_EVAL_CHARS = 100_000  # and never less than about this: tinyshakespeare's wh
 # 1.6414); stopped at 10 it ended at 1.6213, and 5 minutes at 1.6168. (Before the output bias started
 # at the character frequencies, learning was slower and the best came after 16-17 passes.)
 MAX_PASSES = 10.0
+DROPOUT_PASSES = (5.0, 10.0, 25.0)  # dropout 0.1, 0.2, 0.3 from this many passes
 MAX_ITEM_BATCH_SHARE = 0.25  # line mode: a step reads at most this share of the training items
 # A validation text this many nats per character harder than the training text's end for a bigram model
 # (chargen.data.shift) gets SHIFT_DROPOUT however few the passes. python-code's (+0.32) gained 0.041 nats at
@@ -78,6 +79,13 @@ MAX_ITEM_BATCH_SHARE = 0.25  # line mode: a step reads at most this share of the
 # what the rule may cost, against python-code's gain.
 SHIFT_FOR_DROPOUT = 0.2
 SHIFT_DROPOUT = 0.1
+# How far apart one machine's probes of the same model fall: bench/probe.py measured probes of a 2x256 with a coefficient of
+# variation of ~0.12 on this 2-core CPU; the log says when a choice was this close to a threshold.
+PROBE_SPREAD = 0.3
+# And its runs: two runs minutes apart probed 46% apart, and one machine's sustained speed varied up to 2x
+# between runs. A probe within this factor of a kept plan's for the same task plans from that plan's speeds
+# (chargen.train.plans): it is the same machine, and the same command trains the same model.
+SAME_MACHINE = 1.5
 # bf16 must beat fp32 by this much to be chosen, so that measurement noise never picks it for nothing.
 BF16_MIN_SPEEDUP = 1.2
 FINE_TUNE = {"lr": 2e-3, "warmup_steps": 20}  # from a trained model: bench/finetune.py (5e-4 to 3e-3 within 0.02)
@@ -89,7 +97,7 @@ class Recipe:
     train: dict  # TrainConfig options
     why: str  # one line for the log
     size: tuple[int, int] = REFERENCE  # (layers, width) chosen
-    stops_early: bool = False  # the run stops after MAX_PASSES over a text too small for the budget
+    stops_early: bool = False  # the run stops after MAX_PASSES (train["epochs"]) over a text too small for the budget
 
 
 @dataclass(frozen=True)
@@ -183,21 +191,46 @@ def pick_gpu_batch(minutes: float, speeds: dict[str, float], task: Task, by_batc
 
 
 def pick_size(seconds: float, reference_speed: float, task: Task,
-              measure: Callable[[int, int], float] | None) -> tuple[int, int, float]:
-    """(layers, width, chars/s): the largest model the budget can feed, its speed measured where it can be."""
-    def estimate(size: tuple[int, int]) -> float:
-        return estimate_speed(task, reference_speed, *size)
+              measure: Callable[[int, int], float] | None) -> tuple[int, int, float, str]:
+    """(layers, width, chars/s, a note when the choice was near a threshold): the largest model the budget
+    can feed, its speed measured where it can be."""
+    timed: dict[tuple[int, int], float] = {REFERENCE: reference_speed}
+
+    def speed_of(size: tuple[int, int]) -> float:
+        return timed.get(size) or estimate_speed(task, reference_speed, *size)
 
     def fed(size: tuple[int, int], speed: float) -> bool:
-        return (speed * seconds >= CHARS_PER_WEIGHT * recurrent_weights(task, *size)
-                and weights(task, *size) <= MAX_WEIGHTS_PER_CHAR * max(task.train_chars, 1))
+        return speed >= feeding_speed(task, size, seconds) and fits(task, size)
 
-    candidates = [s for s in SIZES if fed(s, estimate(s))] or [SIZES[0]]
+    candidates = [s for s in SIZES if fed(s, speed_of(s))] or [SIZES[0]]
     for size in reversed(candidates):  # the largest first; measured, it may turn out too slow
-        speed = reference_speed if size == REFERENCE else measure(*size) if measure else estimate(size)
-        if fed(size, speed) or size == candidates[0]:
-            return size[0], size[1], speed
+        if size not in timed and measure:
+            timed[size] = measure(*size)
+        if fed(size, speed_of(size)) or size == candidates[0]:
+            return size[0], size[1], speed_of(size), _near(seconds, task, size, speed_of)
     raise AssertionError("the smallest candidate is always taken")
+
+
+def feeding_speed(task: Task, size: tuple[int, int], seconds: float) -> float:
+    """The chars/s at which `seconds` read CHARS_PER_WEIGHT characters per recurrent weight of `size`."""
+    return CHARS_PER_WEIGHT * recurrent_weights(task, *size) / seconds
+
+
+def fits(task: Task, size: tuple[int, int]) -> bool:
+    """Whether the training text is large enough for a model of `size` (MAX_WEIGHTS_PER_CHAR)."""
+    return weights(task, *size) <= MAX_WEIGHTS_PER_CHAR * max(task.train_chars, 1)
+
+
+def _near(seconds: float, task: Task, size: tuple[int, int], speed_of: Callable[[tuple[int, int]], float]) -> str:
+    """What the log says when a speed within PROBE_SPREAD of the one measured would have chosen otherwise."""
+    at = SIZES.index(size)
+    wider = next((s for s in SIZES[at + 1:] if fits(task, s)), None)
+    for other, need, have in ((wider, wider and feeding_speed(task, wider, seconds), wider and speed_of(wider)),
+                              (size if at else None, feeding_speed(task, size, seconds), speed_of(size))):
+        if other is not None and abs(have / need - 1) < PROBE_SPREAD:
+            return (f" (near a threshold: a {other[0]}x{other[1]} is fed from {need:,.0f} chars/s and runs at "
+                    f"{have:,.0f} here, within the probe's own spread of ±{PROBE_SPREAD:.0%})")
+    return ""
 
 
 def choose(minutes: float, speeds: dict[str, float], task: Task,
@@ -215,7 +248,8 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width, "dropout": dropout}
     train = {**_optimizer(task, reading.chars, width, batch), "precision": precision}
     if reading.stops_early:
-        train["minutes"] = round(max(reading.seconds, 1.0) / 60, 3)  # a text of a few lines: a second, never zero
+        # A cap on passes, not a shorter time: a machine slower than its probe still makes them all.
+        train["epochs"] = MAX_PASSES
     chars_per_step = train["batch_size"] * train["seq_len"]
     if task.item_chars:
         # As many items as make a step of streams' characters; but a short list is still read in several
@@ -242,8 +276,8 @@ def _model(seconds: float, reference_speed: float, task: Task,
         speed = (reference_speed if (layers, width) == REFERENCE else measure(layers, width) if measure
                  else estimate_speed(task, reference_speed, layers, width))
         return layers, width, speed, "the model you chose"
-    layers, width, speed = pick_size(seconds, reference_speed, task, measure)
-    return layers, width, speed, f"the widest model that reads {CHARS_PER_WEIGHT:g}+ characters per recurrent weight"
+    layers, width, speed, near = pick_size(seconds, reference_speed, task, measure)
+    return layers, width, speed, f"the widest model that reads {CHARS_PER_WEIGHT:g}+ characters per recurrent weight{near}"
 
 
 def _reading(seconds: float, speed: float, task: Task, chosen_size: bool) -> Reading:
@@ -261,7 +295,8 @@ def _reading(seconds: float, speed: float, task: Task, chosen_size: bool) -> Rea
 def _dropout(reading: Reading, task: Task) -> tuple[float, bool]:
     """(dropout, whether it is there for a validation text unlike the training text)."""
     read_passes = MAX_PASSES if reading.stops_early else reading.passes  # the passes the run will make
-    dropout = 0.3 if read_passes >= 25 else 0.2 if read_passes >= 10 else 0.1 if read_passes >= 5 else 0.0
+    dropout = (0.3 if read_passes >= DROPOUT_PASSES[2] else 0.2 if read_passes >= DROPOUT_PASSES[1]
+               else 0.1 if read_passes >= DROPOUT_PASSES[0] else 0.0)
     shifted = task.val_shift >= SHIFT_FOR_DROPOUT and dropout < SHIFT_DROPOUT
     return (SHIFT_DROPOUT if shifted else dropout), shifted
 
@@ -304,13 +339,16 @@ def _why(minutes: float, speeds: dict[str, float], task: Task, how: str, reading
     shape = f"{job} items{shares}" if task.item_chars else f"{job}{shares} x {train['seq_len']}"
     unlike = (f" (the validation text is unlike the training text: {task.val_shift:+.2f} nats/char for a bigram "
               "model)") if shifted else ""
+    near = [t for t in DROPOUT_PASSES if abs(reading.passes / t - 1) < PROBE_SPREAD] if "dropout" not in task.fixed else []
+    near_text = (f"; near a threshold: from {near[0]:g} passes the dropout is higher"
+                 f"{' and the run stops there' if near[0] == MAX_PASSES else ''}") if near else ""
     why = (f"{minutes:g} minutes at {reading.speed:,.0f} chars/s in {arithmetic} is about "
-           f"{reading.readable / 1e6:,.1f}M characters ({reading.passes:,.1f} passes over the training text): "
+           f"{reading.readable / 1e6:,.1f}M characters ({reading.passes:,.1f} passes over the training text{near_text}): "
            f"{how}, {task.cell} {model['layers']}x{model['hidden_size']}, dropout {model['dropout']:g}{unlike}, "
            f"batch {shape}, lr {train['lr']:g}, an evaluation every {train['eval_every']:,} steps")
     if "eval_chars" in train:
         why += f" reading {train['eval_chars']:,} of the {task.val_chars:,} validation characters"
     if reading.stops_early:
         why += (f"; a text this small is learned by heart after about {MAX_PASSES:g} passes, so training stops "
-                f"after {reading.seconds / 60:.1f} of the {minutes:g} minutes")
+                f"after {MAX_PASSES:g} passes (about {reading.seconds / 60:.1f} of the {minutes:g} minutes)")
     return why

@@ -1,0 +1,93 @@
+"""The speeds a time-budget plan was made from, kept per machine and task beside the corpus cache, so that the
+same command plans the same recipe while this machine keeps measuring within its own spread.
+
+A probe's noise alone moved the recipe across its width threshold: `chargen train tinyshakespeare.txt
+--minutes 10 --seed 1` chose a 2x384 twice and a 2x256 once in three runs on one machine in one day, and
+the two models ended 0.02 nats apart. This is the plan's hysteresis: a probe of the reference model within
+a factor SAME_MACHINE of a kept plan's plans again from that plan's speeds; one outside it measures afresh
+and is kept in its place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from chargen.data.corpus import default_cache_dir
+from chargen.store.files import write_text_atomically
+from chargen.train.recipe import SAME_MACHINE
+
+FILE = "plans.json"
+KEEP = 200  # plans kept, the most recently made
+REFERENCE = "reference"  # the name of the reference model's speed in each precision: "reference fp32"
+
+
+def machine() -> dict:
+    """What tells this machine from another, for the key of its plans."""
+    return {"node": platform.node(), "arch": platform.machine(), "cpus": os.cpu_count()}
+
+
+def plan_key(parts: dict) -> str:
+    """A short key for a plan: the task, budget, device and machine it is for."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+class Measurements:
+    """The speeds (chars/s) one plan reads, by name, each measured once; those of a kept plan when this
+    machine's probe of the reference model is within a factor SAME_MACHINE of that plan's."""
+
+    def __init__(self, key: str, folder: Path | None = None) -> None:
+        self.key, self.path = key, (folder or default_cache_dir()) / FILE
+        self.speeds: dict[str, float] = {}
+        self.probe: dict[str, float] = {}  # this plan's own probe of the reference model
+        self.made = time.strftime("%Y-%m-%d %H:%M:%S")  # when the speeds planned from were measured
+        self.note = ""  # what the log says of a kept plan used
+
+    def reference(self, fresh: dict[str, float]) -> dict[str, float]:
+        """The reference model's speeds to plan from ({precision: chars/s}): `fresh`, or the kept plan's
+        when every one of `fresh` is within a factor SAME_MACHINE of it (and then all the kept plan's speeds)."""
+        kept = self._read().get(self.key)
+        if not (isinstance(kept, dict) and isinstance(kept.get("speeds"), dict)
+                and all(isinstance(s, (int, float)) and s > 0 for s in kept["speeds"].values())):
+            kept = None  # none, or not one this code wrote: measured afresh
+        old = {name.split(" ", 1)[1]: s for name, s in kept["speeds"].items()
+               if name.startswith(REFERENCE + " ")} if kept else {}
+        self.probe = dict(fresh)
+        if old and old.keys() == fresh.keys() and all(1 / SAME_MACHINE < fresh[p] / old[p] < SAME_MACHINE for p in fresh):
+            self.speeds, self.made = dict(kept["speeds"]), str(kept.get("made", "an earlier run"))
+            first = min(fresh)
+            self.note = (f"planned from this machine's measurements of {self.made} for this text and budget "
+                         f"({old[first]:,.0f} chars/s, {fresh[first]:,.0f} now: within a factor {SAME_MACHINE:g}, its "
+                         "own spread), so that the same command trains the same model")
+            return old
+        self.speeds = {f"{REFERENCE} {p}": s for p, s in fresh.items()}
+        return dict(fresh)
+
+    def speed(self, name: str, measure: Callable[[], float]) -> float:
+        """The speed called `name`: kept, or measured now."""
+        if name not in self.speeds:
+            self.speeds[name] = measure()
+        return self.speeds[name]
+
+    def keep(self) -> None:
+        """Keep this plan's speeds for the next plan of the same task (a cache: failing to write is no error)."""
+        plans = self._read()
+        plans.pop(self.key, None)
+        plans[self.key] = {"made": self.made, "speeds": self.speeds, "last_probe": self.probe}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomically(self.path, json.dumps(dict(list(plans.items())[-KEEP:]), indent=1))
+        except OSError:
+            pass
+
+    def _read(self) -> dict:
+        try:
+            plans = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return plans if isinstance(plans, dict) else {}
