@@ -274,6 +274,30 @@ def serve_tables(records: list[dict]) -> list[Table]:
                        "p99 ms", "errors", "chars/s, the engine alone", *STAMP_HEADER], rows)]
 
 
+def stability_tables(records: list[dict]) -> list[Table]:
+    series = [[f"`{r['command']}`", str(len(r["runs"])), "yes" if r["same_recipe"] else "**no**",
+               f"{r['spread']:.4f}", f"{r['least_budget_used']:.1%}", *stamps(r)] for r in records]
+    runs = [[f"`{r['command']}`", str(i), run["recipe"], run["plan"], f"{run['probe'].get('fp32', 0):,.0f}",
+             f"{run['steps']:,}", f"{run['trained_s']:.0f} s ({run['budget_used']:.1%})", f"{run['final_val_loss']:.4f}",
+             *stamps(r)] for r in records for i, run in enumerate(r["runs"], 1)]
+    return [table("", ["command", "runs", "one recipe", "spread of the final val nats/char", "least of the budget trained",
+                       *STAMP_HEADER], series),
+            table("Each run: the recipe it chose, whether it measured the machine afresh or planned from the speeds "
+                  "kept by the first run, its own probe of the 2x256 reference model, and what it made of the time:",
+                  ["command", "run", "recipe", "plan", "probe, fp32 chars/s", "steps", "trained", "final val nats/char",
+                   *STAMP_HEADER], runs)]
+
+
+def dynamic_tables(records: list[dict]) -> list[Table]:
+    rows = [[r["corpus"], budget(r), f"{r['steps']:,}", f"{r['static_bpc']:.3f}", f"{r['dynamic_bpc']:.3f}",
+             f"{r['dynamic_gain_nats']:.3f}", f"{r['lr']:g}, {r['decay']:g}", f"{r['seconds_per_mb']:,.0f}",
+             f"{r['xz_bpc']:.3f}", f"{r['bz2_bpc']:.3f}", f"{r['order2_bpc']:.3f}", f"{r['fewer_bits_than_xz']:.0%}",
+             *stamps(r)] for r in records]
+    return [table("", ["corpus", "trained", "steps", "model bits/char", "dynamic evaluation", "nats/char lower",
+                       "learning rate, decay", "s per MB", "xz", "bz2", "order-2", "fewer bits than xz",
+                       *STAMP_HEADER], rows)]
+
+
 def generic_tables(records: list[dict]) -> list[Table]:
     """Any records: a column per scalar field (nested ones stay in the results file)."""
     scalar = (str, int, float, bool, type(None))
@@ -349,6 +373,18 @@ BENCHMARKS = {
         "of a two-layer LSTM: the total characters/s, that against one client's in the same run, the time from each "
         "request to its first character, and failed requests; beside them the ceiling, chargen.serve.engine "
         "stepping as many streams in one process with no HTTP.", serve_tables),
+    "stability": Benchmark(
+        "Same command, same recipe", "python -m bench.stability",
+        "One time-budget command run several times in a row on one machine, the runs sharing a plan cache fresh for "
+        "the series: whether they chose one recipe, how far apart their final validation losses (over the whole "
+        "held-out text) are, and how much of the budget each trained for.", stability_tables),
+    "dynamic": Benchmark(
+        "What a loss means, and dynamic evaluation", "python -m bench.dynamic",
+        "`chargen train CORPUS --minutes M --seed 1`, then `chargen eval --dynamic` on the corpus's held-out last 10%: "
+        "the model's bits/char as trained and with dynamic evaluation (a copy learning from each 50-character "
+        "segment after predicting it; learning rate and decay chosen on the training text's end), the seconds "
+        "that took per MB, and the same text under xz, bz2 and an add-one order-2 model of the training "
+        "text.", dynamic_tables),
     "shift": Benchmark(
         "Distribution shift", "python -m bench.shift",
         "How unlike its training text each benchmark corpus's validation text is (chargen.data.shift): the shift, "

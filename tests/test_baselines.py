@@ -10,7 +10,7 @@ import pytest
 
 from chargen.data.baselines import compressor_bits, ngram_bits
 
-from conftest import TEXT, chargen
+from conftest import TEXT, TINY_FLAGS, chargen
 
 
 def by_hand(train: list[int], test: list[int], vocab_size: int, order: int) -> float:
@@ -65,3 +65,40 @@ def test_without_the_training_text_the_counting_models_are_left_out(trained_run,
     text.write_text(TEXT[:300], encoding="utf-8")
     record = json.loads(chargen("eval", "-c", run / "best.safetensors", text, "--json").stdout)
     assert record["baselines_bpc"]["order2"] is None and record["baselines_bpc"]["xz"] > 0
+
+
+def test_info_gives_the_validation_texts_baselines_beside_the_best_loss(trained_run):
+    result = chargen("info", "-c", trained_run.path)
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if line.startswith("baselines"))
+    assert "the same text in bits/char: xz " in line and "order-2 " in line and "bits than xz" in line
+    record = json.loads(chargen("info", "-c", trained_run.path, "--json").stdout)
+    assert {"xz", "bz2", "order0", "order1", "order2"} <= set(record["val_baselines_bpc"])
+    assert record["fewer_bits_than_xz"] == pytest.approx(1 - record["best_val_bpc"] / record["val_baselines_bpc"]["xz"])
+
+
+def test_a_texts_baselines_are_computed_once_then_read_from_the_cache(corpus_file, monkeypatch):
+    from chargen.data import baselines
+    from chargen.data.corpus import load_corpus
+
+    corpus = load_corpus([corpus_file])
+    first = baselines.validation_baselines(corpus, 0.1)
+
+    def counted_again(*args):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(baselines, "baselines", counted_again)
+    assert baselines.validation_baselines(corpus, 0.1) == first
+    with pytest.raises(AssertionError, match="computed again"):
+        baselines.validation_baselines(corpus, 0.2)  # another validation text: its own entry
+
+
+def test_training_ends_with_the_baselines_and_the_report_opens_with_them(corpus_file, tmp_path):
+    result = chargen("train", corpus_file, *TINY_FLAGS, "--steps", 8, "--checkpoint-dir", tmp_path, "--name", "run",
+                     "--sample-length", 0)
+    assert result.exit_code == 0, result.output
+    line = result.stderr.splitlines()[-1]
+    assert line.startswith("the same text in bits/char: xz ") and "bits than xz" in line
+    report = tmp_path / "report.html"
+    assert chargen("report", "-c", tmp_path / "run", "-o", report).exit_code == 0
+    assert "The same text in bits/char: xz " in report.read_text(encoding="utf-8")

@@ -8,7 +8,8 @@ from chargen.store.checkpoint import load_checkpoint
 from chargen.config import TrainConfig
 from chargen.train.request import RunRequest
 from chargen.train.launch import new_trainer
-from chargen.views.novelty import SIZES, NgramIndex, TrainingText, measure, ngram_hashes, training_corpus
+from chargen.store.sources import training_corpus
+from chargen.views.novelty import SIZES, NgramIndex, TrainingText, measure, ngram_hashes
 
 from conftest import TEXT, chargen
 

@@ -123,8 +123,9 @@ def test_the_log_says_when_the_width_was_near_a_threshold():
     below = recipe.choose(10, {"fp32": 30_000}, task, measure=lambda layers, width: 0.9 * need)
     above = recipe.choose(10, {"fp32": 30_000}, task, measure=lambda layers, width: 1.1 * need)
     assert below.size == (2, 256) and above.size == (2, 384)
-    assert f"near a threshold: a 2x384 is fed from {need:,.0f} chars/s and runs at {0.9 * need:,.0f} here" in below.why
-    assert f"a 2x384 is fed from {need:,.0f} chars/s and runs at {1.1 * need:,.0f}" in above.why
+    assert (f"near a threshold: a 2x384 is fed from {need:,.0f} chars/s and runs at {0.9 * need:,.0f} here, within "
+            "the probe's own spread of ±30%: not taken") in below.why
+    assert f"a 2x384 is fed from {need:,.0f} chars/s and runs at {1.1 * need:,.0f} here" in above.why and ": taken)" in above.why
     far = recipe.choose(10, {"fp32": 30_000}, task, measure=lambda layers, width: 2 * need)
     assert "near a threshold: a 2x" not in far.why
     assert "near a threshold: from 10 passes the dropout is higher and the run stops there" in far.why

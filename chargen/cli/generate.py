@@ -34,9 +34,39 @@ SAMPLING_DEVICE = ("Where each character is computed: cpu (NumPy), cuda or cuda:
                    "where there is a GPU and takes the faster; mps samples on the cpu.")
 
 
+ADAPT_CONTEXT = 2_000  # characters of an --adapt text the sampler reads before it continues the text
+
+
+def adapted(saved, path: Path, device: str):
+    """(a copy of the checkpoint adapted to the text in `path`, the text, what to tell the user); the run's
+    own files are never written."""
+    import dataclasses
+
+    from chargen.data.corpus import read_text
+    from chargen.data.vocab import describe_chars
+    from chargen.model.device import resolve_device
+    from chargen.train.dynamic import adapt
+
+    if saved.lines:
+        raise ChargenError("adapting continues running text; this is a line-mode model, whose items each start afresh")
+    text = read_text(path, "utf-8")
+    if len(text) < 2:
+        raise ChargenError(f"{path} has {len(text)} characters: there is no text to adapt to")
+    if missing := saved.vocab.unknown(text):
+        raise ChargenError(f"{path} has characters the model never saw, {describe_chars(missing)}")
+    where = resolve_device("cpu" if device in ("auto", "mps") else device)
+    done = adapt(saved.model_config, saved.weights, saved.vocab.encode(text), where)
+    note = (f"adapted a copy of the model to {path} ({len(text):,} characters, {done.passes} pass(es), "
+            f"{done.trained.seconds + done.learning.seconds * done.passes:.1f} s): it predicts the text at "
+            f"{done.learning.loss:.3f} nats/char while learning it, {done.trained.loss:.3f} as trained; "
+            "the checkpoint is unchanged")
+    return dataclasses.replace(saved, weights=done.weights), text, note
+
+
 def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, settings: SamplingSettings, seed: int | None,
-                      batch_size: int = 1, device: str = "auto"):
-    """(checkpoint, sampler) from a checkpoint spec; the sampler's step model runs on `device`."""
+                      batch_size: int = 1, device: str = "auto", adapt_to: Path | None = None):
+    """(checkpoint, sampler) from a checkpoint spec; the sampler's step model runs on `device`. With
+    `adapt_to`, a copy of the model adapted to that file's text, the sampler having read its end."""
     from chargen.generate.sample import sampler_for
     from chargen.store import runs
     from chargen.store.weights import read_model
@@ -50,7 +80,13 @@ def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, settings: Sa
         device = str(resolve_device(device))  # one clear line for a GPU that is not there
     saved = read_model(runs.find_model(checkpoint, checkpoint_dir))
     _check_terminal_can_show(saved.vocab.chars)
-    return saved, sampler_for(saved, settings, seed, batch_size, device)
+    if adapt_to is None:
+        return saved, sampler_for(saved, settings, seed, batch_size, device)
+    saved, text, note = adapted(saved, adapt_to, device)
+    click.echo(note, err=True)
+    sampler = sampler_for(saved, settings, seed, batch_size, device)
+    sampler.feed(text[-ADAPT_CONTEXT:])
+    return saved, sampler
 
 
 @cli.command(short_help="Stream text from a trained model to stdout.")
@@ -65,9 +101,12 @@ def load_for_sampling(checkpoint: str | None, checkpoint_dir: Path, settings: Sa
 @click.option("--stop", default=None, help="Stop a sample once it has generated this string (\\n escapes work).")
 @click.option("--new-only", is_flag=True,
               help="Line-mode models: print only items that are not in the training file.")
+@click.option("--adapt", "adapt_to", type=click.Path(path_type=Path), metavar="FILE",
+              help="First adapt a copy of the model to FILE's text (dynamic evaluation's updates), then continue "
+                   "that text; the checkpoint is unchanged.")
 @device_option(SAMPLING_DEVICE)
 def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, length, num_samples, stop, new_only,
-           device):
+           adapt_to, device):
     """Stream generated text to stdout.
 
     A line-mode model (trained with --lines) prints NUM_SAMPLES complete items, one per line, and says on
@@ -78,11 +117,11 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
 
     \b
       chargen sample -t 0.8 -l 300                  300 characters from the latest run
-      chargen sample -c names -n 20 --new-only      20 new items from the run names-...
       chargen sample --prime "ROMEO:" --stop '\\n\\n' --seed 7
+      chargen sample --adapt my-page.txt -l 400     continue my-page.txt in its style
     """
     saved, sampler = load_for_sampling(checkpoint, checkpoint_dir, SamplingSettings(temperature, top_k, top_p), seed,
-                                       num_samples, device)
+                                       num_samples, device, adapt_to)
     if saved.lines:
         _sample_items(saved, sampler, prime, length, num_samples, new_only)
         return
@@ -158,4 +197,11 @@ def repl(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, length, de
     saved, sampler = load_for_sampling(checkpoint, checkpoint_dir, sampling, seed, device=device)
     settings = ReplSettings(sampling, length=length, seed=seed, items=saved.lines)
     description = describe_model(saved.name, saved.model_config, saved.position.best_val_loss, saved.lines)
-    raise click.exceptions.Exit(Repl(sampler.model, saved.vocab, settings, description).run())
+
+    def adapter(path: str):
+        from chargen.generate.sample import StepModel
+
+        copy, text, note = adapted(saved, Path(path).expanduser(), device)
+        return StepModel(copy.model_config, copy.weights), text[-ADAPT_CONTEXT:], note
+
+    raise click.exceptions.Exit(Repl(sampler.model, saved.vocab, settings, description, adapter=adapter).run())

@@ -212,6 +212,8 @@ def _train(group, request: RunRequest, checkpoint_dir: Path, sample_length: int,
 def _finish(trainer, finished, console, sample_length: int, quiet: bool) -> None:
     """The end of a run: its best loss on stderr, a sample of what it writes on stdout."""
     from chargen.config import SamplingSettings
+    from chargen.data.baselines import summary as baselines_summary
+    from chargen.data.baselines import validation_baselines
     from chargen.generate.sample import Sampler, StepModel, sample_text
     from chargen.units import bits
 
@@ -219,6 +221,9 @@ def _finish(trainer, finished, console, sample_length: int, quiet: bool) -> None
     summary = f"best val loss {best:.4f} nats/char ({bits(best):.3f} bpc)" if best is not None else "done"
     if not quiet:
         console.print(f"finished at step {finished.step:,}: {summary}; checkpoints in {trainer.run_dir}")
+        found = validation_baselines(trainer.corpus, trainer.cfg.val_fraction) if best is not None and not trainer.cfg.lines else None
+        if found:
+            console.print(baselines_summary(bits(best), found))
     if sample_length <= 0:
         return
     if not quiet:

@@ -8,18 +8,28 @@ counting models of the training text, beside which a model's figure says somethi
                   (Laplace) smoothed over the vocabulary, so no character costs infinity: from the k-th
                   character of the scored text on, P(x | c) = (n(c x) + 1) / (n(c) + V)
 
-A model that knows its text beats all of them; an untrained one loses to order-0.
+A model that knows its text beats all of them; an untrained one loses to order-0. A text's baselines are
+cached beside the corpus cache (CACHE_FORMAT), so that `info`, the end of `train` and the report can
+always show them: xz over tens of MB takes seconds, once.
 """
 
 from __future__ import annotations
 
 import bz2
+import hashlib
+import json
 import lzma
 import math
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
+from chargen.data.corpus import Corpus, default_cache_dir
+from chargen.data.vocab import Vocab
+
 ORDERS = (0, 1, 2)
+CACHE_FORMAT = 1
 
 
 def compressor_bits(text: str) -> dict[str, float]:
@@ -73,3 +83,47 @@ def baselines(text_ids: np.ndarray, text: str, vocab_size: int, train_ids: np.nd
     for order in ORDERS:
         out[f"order{order}"] = None if train_ids is None else ngram_bits(train_ids, text_ids, vocab_size, order)
     return out
+
+
+def cached_baselines(text_ids: np.ndarray, vocab: Vocab, training: Callable[[], np.ndarray | None], key: str,
+                     cache_dir: Path | None = None) -> dict[str, float | None]:
+    """`baselines` of the text `text_ids`, the order-k models counted on `training()` (read only when the
+    cache does not hold them yet), computed once for `key` (which must name the text and the training text)
+    and then read from the cache."""
+    digest = hashlib.sha256(f"{key}|{vocab.chars}".encode()).hexdigest()[:32]
+    path = (cache_dir or default_cache_dir()) / f"{digest}.baselines-v{CACHE_FORMAT}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    found = baselines(text_ids, vocab.decode(text_ids), vocab.size, training())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(found), encoding="utf-8")  # a cache: a torn write is read as missing
+    except OSError:
+        pass
+    return found
+
+
+def validation_baselines(corpus: Corpus, val_fraction: float) -> dict[str, float | None] | None:
+    """The baselines of a corpus's validation text (its last `val_fraction`), the order-k models counted on the
+    rest; None where there is no validation text."""
+    train_ids, val_ids = corpus.split(val_fraction)
+    if len(val_ids) < 2:
+        return None
+    return cached_baselines(val_ids, corpus.vocab, lambda: train_ids, f"{corpus.sha256}|val {val_fraction!r}")
+
+
+def fewer_bits_than_xz(bpc: float, found: dict[str, float | None]) -> float | None:
+    """The share of xz's bits/char that the model saves (negative: it spends more)."""
+    return 1 - bpc / found["xz"] if found.get("xz") else None
+
+
+def summary(bpc: float, found: dict[str, float | None]) -> str:
+    """One line: the baselines in bits/char, then how the model's `bpc` compares with xz."""
+    shown = " · ".join(f"{name.replace('order', 'order-')} {value:.3f}" for name, value in found.items()
+                       if value is not None and not math.isnan(value))
+    saving = fewer_bits_than_xz(bpc, found)
+    than = "" if saving is None else (f"; the model uses {abs(saving):.0%} {'fewer' if saving >= 0 else 'more'} "
+                                      "bits than xz")
+    return f"the same text in bits/char: {shown}{than}"

@@ -21,6 +21,8 @@ from chargen.data.vocab import ITEM_BOUNDARY, Vocab, describe_chars
 from chargen.units import bits
 
 CHOICES = 5  # characters offered by :choose
+# What :adapt calls: a file name -> (a step model adapted to its text, its end to read, what to tell the user).
+Adapter = Callable[[str], tuple[StepModel, str, str]]
 
 
 @dataclass
@@ -39,9 +41,10 @@ class Repl:
 
     def __init__(self, model: StepModel, vocab: Vocab, settings: ReplSettings, description: str,
                  stdin: TextIO | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None,
-                 interactive: bool | None = None) -> None:
+                 interactive: bool | None = None, adapter: Adapter | None = None) -> None:
         self.vocab, self.settings, self.description = vocab, settings, description
         self.sampler = Sampler(model, vocab, settings.sampling, seed=settings.seed)
+        self.trained, self.adapter = model, adapter
         self.term = Terminal(stdin, stdout, stderr, interactive)
         self.transcript: list[str] = []
 
@@ -147,6 +150,24 @@ class Repl:
         self.transcript.append(ch)
         self.generate()
 
+    def adapt(self, path: str) -> None:
+        """Continue the text in `path` with a copy of the model adapted to it; `off` goes back to the model as trained."""
+        if path.lower() == "off":
+            self.sampler.model = self.trained
+            self.sampler.reset()
+            self.term.say("back to the model as trained; context cleared")
+            return
+        if not path:
+            raise ChargenError(":adapt needs a file name (or off)")
+        if self.adapter is None:
+            raise ChargenError(":adapt is not available in this session")
+        model, context, note = self.adapter(path)
+        self.term.say(note)
+        self.sampler.model = model
+        self.sampler.reset()
+        self.sampler.feed(context)
+        self.generate()
+
     def save(self, path: str) -> None:
         if not path:
             raise ChargenError(":save needs a file name")
@@ -220,6 +241,8 @@ COMMAND_TABLE = (
     Command("probs", "on|off", "colour by probability", _setting("probs", _on_off)),
     Command("choose", "", "pick the next character from the top few, then go on", lambda session, _: session.choose()),
     Command("info", "", "model and settings", lambda session, _: session.term.say(session.banner())),
+    Command("adapt", "FILE | off", "continue FILE's text with a copy of the model adapted to it (off: as trained)",
+            lambda session, arg: session.adapt(arg)),
     Command("save", "FILE", "write the session's text", lambda session, arg: session.save(arg)),
     Command("help", "", "this help", lambda session, _: session.term.say(help_text())),
     Command("quit", "", "leave (or Ctrl-D)", lambda session, _: False),

@@ -225,11 +225,12 @@ def _near(seconds: float, task: Task, size: tuple[int, int], speed_of: Callable[
     """What the log says when a speed within PROBE_SPREAD of the one measured would have chosen otherwise."""
     at = SIZES.index(size)
     wider = next((s for s in SIZES[at + 1:] if fits(task, s)), None)
-    for other, need, have in ((wider, wider and feeding_speed(task, wider, seconds), wider and speed_of(wider)),
-                              (size if at else None, feeding_speed(task, size, seconds), speed_of(size))):
+    for other, need, have, went in ((wider, wider and feeding_speed(task, wider, seconds), wider and speed_of(wider),
+                                     "not taken"), (size if at else None, feeding_speed(task, size, seconds),
+                                                    speed_of(size), "taken")):
         if other is not None and abs(have / need - 1) < PROBE_SPREAD:
             return (f" (near a threshold: a {other[0]}x{other[1]} is fed from {need:,.0f} chars/s and runs at "
-                    f"{have:,.0f} here, within the probe's own spread of ±{PROBE_SPREAD:.0%})")
+                    f"{have:,.0f} here, within the probe's own spread of ±{PROBE_SPREAD:.0%}: {went})")
     return ""
 
 

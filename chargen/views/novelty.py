@@ -16,27 +16,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
 import numpy as np
 
 from chargen.config import DEFAULT_TEMPERATURE
-from chargen.data.corpus import Corpus, default_cache_dir, load_corpus
-from chargen.errors import ChargenError
+from chargen.data.corpus import Corpus, default_cache_dir
+from chargen.store.sources import training_corpus
 
 if TYPE_CHECKING:
     from chargen.store.record import Checkpoint
-
-
-
-def training_corpus(checkpoint: Checkpoint) -> Corpus:
-    """The corpus a checkpoint was trained on, encoded with its vocabulary, as it was then."""
-    saved = checkpoint.corpus
-    if gone := [p for p in saved.sources if not Path(p).is_file()]:
-        raise ChargenError(f"the run's training text {gone[0]} is gone, so what the model copied from it cannot be told")
-    corpus = load_corpus(saved.sources, encoding=saved.encoding, vocab=checkpoint.vocab)
-    if corpus.sha256 != saved.sha256:
-        raise ChargenError(f"the run's training text ({', '.join(saved.sources)}) changed after the run was "
-                           "trained, so what the model copied from it cannot be told")
-    return corpus
 
 
 def validation_text(checkpoint: Checkpoint) -> np.ndarray:

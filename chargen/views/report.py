@@ -9,6 +9,7 @@ from pathlib import Path
 from dataclasses import asdict
 
 from chargen.config import DEFAULT_TEMPERATURE, SamplingSettings
+from chargen.data.baselines import summary
 from chargen.data.vocab import Vocab
 from chargen.errors import ChargenError
 from chargen.generate.sample import Sampler, StepModel, generate_items
@@ -16,6 +17,7 @@ from chargen.model.equations import Network
 from chargen.store import runs
 from chargen.store.weights import read_model
 from chargen.store.record import Checkpoint
+from chargen.store.sources import validation_baselines_of
 from chargen.units import bits
 from chargen.views.neurons import activations, trackers
 from chargen.views.novelty import measure, validation_text
@@ -63,6 +65,9 @@ def run_report(run_dir: Path, seed: int = 1) -> str:
     lede = (f"{config.cell} {config.layers}x{config.hidden_size} ({weights:,} weights) trained on "
             f"{', '.join(Path(s).name for s in checkpoint.corpus.sources)} for {last['step']:,} steps{trained}: "
             f"{headline}.")
+    if found := validation_baselines_of(checkpoint).get("val_baselines_bpc"):
+        said = summary(bits(best), found)
+        lede += f" {said[0].upper()}{said[1:]}."
     # What a person opens the report for first: how training went and what the model writes; the facts after.
     curves = curves_section([(name, records)])
     if skipped:
