@@ -102,3 +102,14 @@ def test_training_ends_with_the_baselines_and_the_report_opens_with_them(corpus_
     report = tmp_path / "report.html"
     assert chargen("report", "-c", tmp_path / "run", "-o", report).exit_code == 0
     assert "The same text in bits/char: xz " in report.read_text(encoding="utf-8")
+
+
+def test_info_without_the_training_text_says_the_rest_and_leaves_the_baselines_out(trained_run, tmp_path):
+    run = trained_run.copy_to(tmp_path)
+    from chargen.store.weights import read_weights, write_weights
+
+    saved = read_weights(run / "best.safetensors")
+    saved.corpus.sources = [str(tmp_path / "gone.txt")]
+    write_weights(run / "best.safetensors", saved)
+    result = chargen("info", "-c", run / "best.safetensors")
+    assert result.exit_code == 0 and "best val bpc" in result.stdout and "baselines" not in result.stdout

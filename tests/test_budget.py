@@ -4,6 +4,7 @@ run stopped early resumes to the count it planned."""
 import pytest
 
 from chargen.config import TrainConfig
+from chargen.errors import ChargenError
 from chargen.train import budget, loop
 from chargen.train.launch import new_trainer, resume_trainer
 from chargen.train.reports import Note, Step
@@ -94,5 +95,5 @@ def test_minutes_with_epochs_is_whichever_ends_first(corpus_file, tmp_path, fake
     trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, cfg, tmp_path / "run"))
     reports = run_to_end(trainer)
     assert reports[-1].step == 2 * trainer.data.steps_per_epoch and reports[-1].reason == "done"
-    with pytest.raises(Exception, match="give only one of"):
+    with pytest.raises(ChargenError, match="give only one of"):
         TrainConfig(steps=5, epochs=1.0)

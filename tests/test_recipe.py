@@ -105,6 +105,11 @@ def test_bf16_only_when_clearly_faster():
     assert picked.train["precision"] == "bf16" and "bf16 autocast (1.7x the fp32 speed)" in picked.why
 
 
+def test_the_users_epochs_with_minutes_plan_for_the_passes_the_run_will_make():
+    capped = choose(5, train_chars=110_000, max_passes=2.0)  # 62 passes of time, the user's 2 passes first
+    assert capped.model["dropout"] == 0.0 and "epochs" not in capped.train
+
+
 def test_a_small_text_read_past_the_passes_it_can_use_stops_early():
     small = choose(5, train_chars=110_000)  # 62 passes: learned by heart long before the time is up
     # A cap on passes, not a shorter budget: a machine slower than its probe still makes all ten.
@@ -127,8 +132,9 @@ def test_the_log_says_when_the_width_was_near_a_threshold():
             "the probe's own spread of ±30%: not taken") in below.why
     assert f"a 2x384 is fed from {need:,.0f} chars/s and runs at {1.1 * need:,.0f} here" in above.why and ": taken)" in above.why
     far = recipe.choose(10, {"fp32": 30_000}, task, measure=lambda layers, width: 2 * need)
-    assert "near a threshold: a 2x" not in far.why
-    assert "near a threshold: from 10 passes the dropout is higher and the run stops there" in far.why
+    assert "near a threshold" not in far.why  # 11 passes, but capped at 10: no pass count near a threshold either
+    near_passes = recipe.choose(10, {"fp32": 30_000}, task, measure=lambda layers, width: 1.3 * need)
+    assert "passes over the training text; near a threshold: from 10 passes the dropout is higher" in near_passes.why
 
 
 def test_the_rules_import_without_torch():

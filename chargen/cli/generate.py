@@ -116,7 +116,7 @@ def sample(checkpoint, checkpoint_dir, temperature, top_k, top_p, seed, prime, l
     Examples:
 
     \b
-      chargen sample -t 0.8 -l 300                  300 characters from the latest run
+      chargen sample -c names -n 20 --new-only      20 new items from the run names-...
       chargen sample --prime "ROMEO:" --stop '\\n\\n' --seed 7
       chargen sample --adapt my-page.txt -l 400     continue my-page.txt in its style
     """

@@ -52,7 +52,6 @@ def info(checkpoint, checkpoint_dir, as_json):
             click.echo(f"{key.replace('_', ' '):<{width}}  {fact_text(key, value)}")
 
 
-
 @cli.command("eval", short_help="Score a text: nats/char, bits/char and perplexity.")
 @checkpoint_option
 @checkpoint_dir_option
@@ -79,6 +78,7 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, device, dynamic, as
       chargen eval -c names new-names.txt --json
     """
     from chargen.data.baselines import cached_baselines, fewer_bits_than_xz, summary
+    from chargen.store.sources import training_ids
     from chargen.data.corpus import read_text
     from chargen.data.items import all_item_batches
     from chargen.data.streams import eval_windows
@@ -124,14 +124,17 @@ def evaluate(checkpoint, checkpoint_dir, textfile, encoding, device, dynamic, as
     click.echo(summary(bits(loss), found))
     if dynamic:
         d = record["dynamic"]
+        gain = loss - d["loss_nats"]
         click.echo(f"dynamic evaluation: {d['loss_nats']:.4f} nats/char, {d['bpc']:.4f} bits/char, "
-                   f"{loss - d['loss_nats']:.4f} nats/char below the static {loss:.4f} (learning rate {d['lr']:g}, "
+                   f"{abs(gain):.4f} nats/char {'below' if gain >= 0 else 'above'} the static {loss:.4f} "
+                   f"(learning rate {d['lr']:g}, "
                    f"decay {d['decay']:g}, chosen on the training text's last {d['tuned_on_chars']:,} characters; "
                    f"{d['seconds']:.1f} s, {d['seconds_per_mb']:.0f} s per MB)")
 
 
 def _dynamic(saved, ids, where, static_loss: float, text_bytes: int) -> dict:
     """Dynamic evaluation of a text (chargen.train.dynamic): its figures, as `eval --json` gives them."""
+    from chargen.store.sources import training_ids
     from chargen.train.dynamic import LearningCopy, tune
     from chargen.units import bits
 
@@ -149,18 +152,3 @@ def _dynamic(saved, ids, where, static_loss: float, text_bytes: int) -> dict:
             "lr": tuned.how.lr, "decay": tuned.how.decay, "tuned_on_chars": tuned.chars, "grid": tuned.grid,
             "seconds": reading.seconds, "seconds_per_mb": reading.seconds / (text_bytes / 1e6)}
 
-
-def training_ids(saved):
-    """The text the model was trained on, encoded: its corpus less the validation part (for a text model the
-    end, as chargen.data.corpus.Corpus.split cuts it; a line-mode model's items are drawn apart, so there the
-    whole corpus); None where its files are gone or hold characters the vocabulary dropped."""
-    from chargen.data.corpus import read_text
-
-    try:
-        text = "".join(read_text(source, saved.corpus.encoding) for source in saved.corpus.sources)
-    except (OSError, ChargenError):
-        return None
-    if not text or saved.vocab.unknown(text):
-        return None
-    ids = saved.vocab.encode(text)
-    return ids if saved.lines else ids[: int(len(ids) * (1.0 - saved.train_config.val_fraction))]

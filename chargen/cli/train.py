@@ -223,7 +223,8 @@ def _finish(trainer, finished, console, sample_length: int, quiet: bool) -> None
         console.print(f"finished at step {finished.step:,}: {summary}; checkpoints in {trainer.run_dir}")
         found = validation_baselines(trainer.corpus, trainer.cfg.val_fraction) if best is not None and not trainer.cfg.lines else None
         if found:
-            console.print(baselines_summary(bits(best), found))
+            part = "; over all of it, where the evaluations read a part" if trainer.cfg.eval_chars else ""
+            console.print(baselines_summary(bits(best), found) + part)
     if sample_length <= 0:
         return
     if not quiet:

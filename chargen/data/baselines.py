@@ -81,7 +81,8 @@ def baselines(text_ids: np.ndarray, text: str, vocab_size: int, train_ids: np.nd
     """Every baseline of one scored text: the compressors', and the order-k models' where the training text is known."""
     out: dict[str, float | None] = dict(compressor_bits(text))
     for order in ORDERS:
-        out[f"order{order}"] = None if train_ids is None else ngram_bits(train_ids, text_ids, vocab_size, order)
+        bits = None if train_ids is None else ngram_bits(train_ids, text_ids, vocab_size, order)
+        out[f"order{order}"] = None if bits is None or math.isnan(bits) else bits  # None: JSON has no NaN
     return out
 
 
@@ -96,7 +97,10 @@ def cached_baselines(text_ids: np.ndarray, vocab: Vocab, training: Callable[[], 
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass
-    found = baselines(text_ids, vocab.decode(text_ids), vocab.size, training())
+    train_ids = training()
+    found = baselines(text_ids, vocab.decode(text_ids), vocab.size, train_ids)
+    if train_ids is None:  # not kept: the training text may be back next time
+        return found
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(found), encoding="utf-8")  # a cache: a torn write is read as missing
@@ -122,7 +126,7 @@ def fewer_bits_than_xz(bpc: float, found: dict[str, float | None]) -> float | No
 def summary(bpc: float, found: dict[str, float | None]) -> str:
     """One line: the baselines in bits/char, then how the model's `bpc` compares with xz."""
     shown = " · ".join(f"{name.replace('order', 'order-')} {value:.3f}" for name, value in found.items()
-                       if value is not None and not math.isnan(value))
+                       if value is not None)
     saving = fewer_bits_than_xz(bpc, found)
     than = "" if saving is None else (f"; the model uses {abs(saving):.0%} {'fewer' if saving >= 0 else 'more'} "
                                       "bits than xz")

@@ -161,7 +161,12 @@ class Repl:
             raise ChargenError(":adapt needs a file name (or off)")
         if self.adapter is None:
             raise ChargenError(":adapt is not available in this session")
-        model, context, note = self.adapter(path)
+        try:
+            model, context, note = self.adapter(path)
+        except KeyboardInterrupt:  # Ctrl-C while it learns: the session goes on with the model it had
+            self.term.end_line()
+            self.term.say("(adapting stopped; the model is as it was)")
+            return
         self.term.say(note)
         self.sampler.model = model
         self.sampler.reset()

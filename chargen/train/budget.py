@@ -83,6 +83,8 @@ class Budget:
                     note += f"; the run ends sooner, at step {total:,}, after its last pass (--epochs)"
                 return total, note
         elif done % REAIM_EVERY == 0 and step < total:
+            while self._marks and self._marks[-1][0] >= step:  # a rollback: marks past where the run now is
+                self._marks.pop()
             self._marks.append((step, trained_s))
             while len(self._marks) > 2 and trained_s - self._marks[1][1] >= RECENT_S:
                 self._marks.popleft()  # keep the latest mark at least RECENT_S old, and those since

@@ -3,8 +3,8 @@
 Each segment of SEGMENT characters is first scored, then learned from with one gradient step, the state
 carried on; so every character is predicted by a model that has read all the text before it and nothing
 after. The step is Krause's RMS-normalised one: a weight moves by lr * g / rms, rms being the root mean
-square of that weight's gradient over segments of a reference text (so one learning rate suits every
-layer), and is pulled back towards its trained value by decay * (trained - now), scaled by its rms over
+square of that weight's gradient over segments of a reference text (the training text's end for
+`eval --dynamic`, the text itself for `--adapt`; so one learning rate suits every layer), and is pulled back towards its trained value by decay * (trained - now), scaled by its rms over
 the model's mean rms (what the text moves little stays near home). `tune` chooses the learning rate and
 decay on the training text's end, never on the text scored. The copy is the caller's: nothing here
 writes a checkpoint.
@@ -28,7 +28,9 @@ RMS_CHARS = 5_000  # of reference text the gradients' RMS is taken over (100 seg
 TUNE_CHARS = 10_000  # of the training text's end the learning rate and decay are chosen on
 LEARNING_RATES = (1e-4, 3e-4, 1e-3)
 DECAYS = (0.0, 1e-3, 1e-2)
-RMS_FLOOR = 0.1  # a weight no reference segment moved gets this share of its tensor's mean RMS, not zero
+# No weight's RMS is taken below this share of its tensor's mean (of the weights that moved at all): one that
+# the reference text barely moved would otherwise take huge steps on the first text that moves it.
+RMS_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -160,10 +162,8 @@ def tune(config: ModelConfig, weights: dict[str, torch.Tensor], train_ids: np.nd
         except ChargenError:  # a rate that diverges is simply not chosen
             loss = None
         grid.append({"lr": how.lr, "decay": how.decay, "loss": loss})
-    tried = [point for point in grid[1:] if point["loss"] is not None]
-    if not tried:
-        raise ChargenError("dynamic evaluation diverged at every learning rate on the training text's end")
-    best = min(tried, key=lambda point: point["loss"])
+    # The model as trained is a candidate too: where learning as it reads does not help, it is not done.
+    best = min((point for point in grid if point["loss"] is not None), key=lambda point: point["loss"])
     return Tuned(Adaptation(best["lr"], best["decay"]), rms, grid, len(tail) - 1)
 
 
@@ -171,6 +171,7 @@ def tune(config: ModelConfig, weights: dict[str, torch.Tensor], train_ids: np.nd
 ADAPTATION = Adaptation(lr=3e-4, decay=0.0)
 MIN_ADAPT_CHARS = 20_000  # a short text is read again until about this many characters were learned from
 MAX_ADAPT_PASSES = 10
+MAX_ADAPT_CHARS = 100_000  # of a longer text, its end: its most recent manner, in seconds rather than minutes
 
 
 @dataclass(frozen=True)
@@ -185,8 +186,10 @@ class Adapted:
 
 def adapt(config: ModelConfig, weights: dict[str, torch.Tensor], ids: np.ndarray, device: torch.device,
           how: Adaptation = ADAPTATION) -> Adapted:
-    """A copy of the model adapted to the text `ids`: read and learned from once, and again from a fresh
-    state while fewer than MIN_ADAPT_CHARS were read (at most MAX_ADAPT_PASSES); the RMS taken on the text."""
+    """A copy of the model adapted to the text `ids` (its last MAX_ADAPT_CHARS): read and learned from once,
+    and again from a fresh state while fewer than MIN_ADAPT_CHARS were read (at most MAX_ADAPT_PASSES);
+    the RMS taken on the text."""
+    ids = ids[-MAX_ADAPT_CHARS:]
     rms = gradient_rms(config, weights, ids[: RMS_CHARS + 1], device)
     trained = LearningCopy(config, weights, rms, Adaptation(0.0, 0.0), device).read(ids)
     copy = LearningCopy(config, weights, rms, how, device)

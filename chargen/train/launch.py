@@ -143,7 +143,8 @@ def _plan(corpus: Corpus, cfg: TrainConfig, chosen: dict[str, Any], model_option
                        parent={k: model_options[k] for k in ARCHITECTURE} if fine_tuning else None,
                        fixed=dict(model_options), eval_chars=chosen.get("eval_chars"), val_shift=shift,
                        # A step of items is no batch of streams: line mode is timed at the recipe's.
-                       batch={} if cfg.lines else {k: chosen[k] for k in ("batch_size", "seq_len") if k in chosen})
+                       batch={} if cfg.lines else {k: chosen[k] for k in ("batch_size", "seq_len") if k in chosen},
+                       max_passes=chosen.get("epochs"))
     device = resolve_device(cfg.device, local_rank)
     if "precision" in chosen:
         check_precision(chosen["precision"], device)

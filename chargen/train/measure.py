@@ -10,6 +10,7 @@ from dataclasses import asdict, replace
 
 import torch
 
+from chargen import __version__
 from chargen.config import ModelConfig, TrainConfig
 from chargen.errors import ChargenError
 from chargen.model.charrnn import CharRNN
@@ -71,7 +72,7 @@ def plan(minutes: float, task: Task, device: torch.device, precisions: list[str]
     measured = Measurements(plan_key({
         "task": asdict(task), "minutes": minutes, "device": str(device), "precisions": precisions,
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": machine()}))
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "chargen": __version__, "machine": machine()}))
     speeds = measured.reference(
         {p: s * task.world for p, s in measure_speeds(task.vocab_size, device, precisions, model, batch).items()})
     precision = pick_precision(speeds)

@@ -24,7 +24,7 @@ from chargen.train.recipe import SAME_MACHINE
 
 FILE = "plans.json"
 KEEP = 200  # plans kept, the most recently made
-REFERENCE = "reference"  # the name of the reference model's speed in each precision: "reference fp32"
+REFERENCE_PREFIX = "reference"  # the name of the reference model's speed in each precision: "reference fp32"
 
 
 def machine() -> dict:
@@ -56,7 +56,7 @@ class Measurements:
                 and all(isinstance(s, (int, float)) and s > 0 for s in kept["speeds"].values())):
             kept = None  # none, or not one this code wrote: measured afresh
         old = {name.split(" ", 1)[1]: s for name, s in kept["speeds"].items()
-               if name.startswith(REFERENCE + " ")} if kept else {}
+               if name.startswith(REFERENCE_PREFIX + " ")} if kept else {}
         self.probe = dict(fresh)
         if old and old.keys() == fresh.keys() and all(1 / SAME_MACHINE < fresh[p] / old[p] < SAME_MACHINE for p in fresh):
             self.speeds, self.made = dict(kept["speeds"]), str(kept.get("made", "an earlier run"))
@@ -65,7 +65,7 @@ class Measurements:
                          f"({old[first]:,.0f} chars/s, {fresh[first]:,.0f} now: within a factor {SAME_MACHINE:g}, its "
                          "own spread), so that the same command trains the same model")
             return old
-        self.speeds = {f"{REFERENCE} {p}": s for p, s in fresh.items()}
+        self.speeds = {f"{REFERENCE_PREFIX} {p}": s for p, s in fresh.items()}
         return dict(fresh)
 
     def speed(self, name: str, measure: Callable[[], float]) -> float:

@@ -115,6 +115,7 @@ class Task:
     eval_chars: int | None = None  # --eval-chars as the user gave it; None: the recipe chooses
     val_shift: float = 0.0  # nats/char by which the validation text is harder than the training text (chargen.data.shift)
     batch: dict = field(default_factory=dict)  # what the user chose of each process's batch_size and seq_len
+    max_passes: float | None = None  # --epochs given with --minutes: the run ends there if the time has not
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def pick_size(seconds: float, reference_speed: float, task: Task,
         if size not in timed and measure:
             timed[size] = measure(*size)
         if fed(size, speed_of(size)) or size == candidates[0]:
-            return size[0], size[1], speed_of(size), _near(seconds, task, size, speed_of)
+            return size[0], size[1], speed_of(size), _near(seconds, task, size, speed_of, timed)
     raise AssertionError("the smallest candidate is always taken")
 
 
@@ -221,15 +222,17 @@ def fits(task: Task, size: tuple[int, int]) -> bool:
     return weights(task, *size) <= MAX_WEIGHTS_PER_CHAR * max(task.train_chars, 1)
 
 
-def _near(seconds: float, task: Task, size: tuple[int, int], speed_of: Callable[[tuple[int, int]], float]) -> str:
-    """What the log says when a speed within PROBE_SPREAD of the one measured would have chosen otherwise."""
+def _near(seconds: float, task: Task, size: tuple[int, int], speed_of: Callable[[tuple[int, int]], float],
+          timed: dict) -> str:
+    """What the log says when a speed within PROBE_SPREAD of the one found would have chosen otherwise."""
     at = SIZES.index(size)
     wider = next((s for s in SIZES[at + 1:] if fits(task, s)), None)
     for other, need, have, went in ((wider, wider and feeding_speed(task, wider, seconds), wider and speed_of(wider),
                                      "not taken"), (size if at else None, feeding_speed(task, size, seconds),
                                                     speed_of(size), "taken")):
         if other is not None and abs(have / need - 1) < PROBE_SPREAD:
-            return (f" (near a threshold: a {other[0]}x{other[1]} is fed from {need:,.0f} chars/s and runs at "
+            how = "runs at" if other in timed else "is estimated at"
+            return (f" (near a threshold: a {other[0]}x{other[1]} is fed from {need:,.0f} chars/s and {how} "
                     f"{have:,.0f} here, within the probe's own spread of ±{PROBE_SPREAD:.0%}: {went})")
     return ""
 
@@ -249,7 +252,7 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width, "dropout": dropout}
     train = {**_optimizer(task, reading.chars, width, batch), "precision": precision}
     if reading.stops_early:
-        # A cap on passes, not a shorter time: a machine slower than its probe still makes them all.
+        # A cap on passes, not a shorter time: a machine slower than its probe trains for the whole budget.
         train["epochs"] = MAX_PASSES
     chars_per_step = train["batch_size"] * train["seq_len"]
     if task.item_chars:
@@ -287,6 +290,9 @@ def _reading(seconds: float, speed: float, task: Task, chosen_size: bool) -> Rea
     passes = readable / max(task.train_chars, 1)
     # Measured on text only: in line mode the speed probe overestimates what a step of short items
     # reads, and cutting a list of names at 20 planned passes stopped it at 12, 0.09 nats short.
+    if task.max_passes is not None and passes > task.max_passes:  # the user's --epochs ends the run first
+        share = task.max_passes / passes
+        return Reading(speed, readable, passes, False, readable * share, seconds * share)
     stop_early = passes > MAX_PASSES and chosen_size and "dropout" not in task.fixed and not task.item_chars
     if not stop_early:
         return Reading(speed, readable, passes, False, readable, seconds)
@@ -295,7 +301,7 @@ def _reading(seconds: float, speed: float, task: Task, chosen_size: bool) -> Rea
 
 def _dropout(reading: Reading, task: Task) -> tuple[float, bool]:
     """(dropout, whether it is there for a validation text unlike the training text)."""
-    read_passes = MAX_PASSES if reading.stops_early else reading.passes  # the passes the run will make
+    read_passes = reading.chars / max(task.train_chars, 1)  # the passes the run will make
     dropout = (0.3 if read_passes >= DROPOUT_PASSES[2] else 0.2 if read_passes >= DROPOUT_PASSES[1]
                else 0.1 if read_passes >= DROPOUT_PASSES[0] else 0.0)
     shifted = task.val_shift >= SHIFT_FOR_DROPOUT and dropout < SHIFT_DROPOUT
@@ -340,9 +346,11 @@ def _why(minutes: float, speeds: dict[str, float], task: Task, how: str, reading
     shape = f"{job} items{shares}" if task.item_chars else f"{job}{shares} x {train['seq_len']}"
     unlike = (f" (the validation text is unlike the training text: {task.val_shift:+.2f} nats/char for a bigram "
               "model)") if shifted else ""
-    near = [t for t in DROPOUT_PASSES if abs(reading.passes / t - 1) < PROBE_SPREAD] if "dropout" not in task.fixed else []
-    near_text = (f"; near a threshold: from {near[0]:g} passes the dropout is higher"
-                 f"{' and the run stops there' if near[0] == MAX_PASSES else ''}") if near else ""
+    read_passes = reading.chars / max(task.train_chars, 1)
+    near = [t for t in DROPOUT_PASSES if abs(read_passes / t - 1) < PROBE_SPREAD]
+    if "dropout" in task.fixed or reading.stops_early:  # the dropout is the user's, or set by the cap
+        near = []
+    near_text = f"; near a threshold: from {near[0]:g} passes the dropout is higher" if near else ""
     why = (f"{minutes:g} minutes at {reading.speed:,.0f} chars/s in {arithmetic} is about "
            f"{reading.readable / 1e6:,.1f}M characters ({reading.passes:,.1f} passes over the training text{near_text}): "
            f"{how}, {task.cell} {model['layers']}x{model['hidden_size']}, dropout {model['dropout']:g}{unlike}, "
