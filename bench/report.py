@@ -283,7 +283,7 @@ def stability_tables(records: list[dict]) -> list[Table]:
     return [table("", ["command", "runs", "one recipe", "spread of the final val nats/char", "least of the budget trained",
                        *STAMP_HEADER], series),
             table("Each run: the recipe it chose, whether it measured the machine afresh or planned from the speeds "
-                  "kept by the first run, its own probe of the 2x256 reference model, and what it made of the time:",
+                  "kept by the first run, its own speed probe of the reference model, and what it made of the time:",
                   ["command", "run", "recipe", "plan", "probe, fp32 chars/s", "steps", "trained", "final val nats/char",
                    *STAMP_HEADER], runs)]
 
@@ -380,11 +380,11 @@ BENCHMARKS = {
         "held-out text) are, and how much of the budget each trained for.", stability_tables),
     "dynamic": Benchmark(
         "What a loss means, and dynamic evaluation", "python -m bench.dynamic",
-        "`chargen train CORPUS --minutes M --seed 1`, then `chargen eval --dynamic` on the corpus's held-out last 10%: "
-        "the model's bits/char as trained and with dynamic evaluation (a copy learning from each 50-character "
+        "`chargen train CORPUS --minutes M` with a fixed seed, then `chargen eval --dynamic` on the corpus's held-out split: "
+        "the model's bits/char as trained and with dynamic evaluation (a copy learning from each short "
         "segment after predicting it; learning rate and decay chosen on the training text's end), the seconds "
-        "that took per MB, and the same text under xz, bz2 and an add-one order-2 model of the training "
-        "text.", dynamic_tables),
+        "that took per MB, and the same text under the standard compressors and an add-one "
+        "order-two character model of the training text.", dynamic_tables),
     "shift": Benchmark(
         "Distribution shift", "python -m bench.shift",
         "How unlike its training text each benchmark corpus's validation text is (chargen.data.shift): the shift, "
