@@ -15,8 +15,9 @@ the run's own evaluations read a part of a large validation text, the benchmark 
 checkpoint over all of it afterwards, outside the timed budget). The
 corpora are built by bench/corpora.py. With --suite, each default run is followed by its grid: the
 same budget with one choice of the recipe changed (a narrower and a wider model, more and less
-dropout, half the learning rate, a layer more and one fewer, twice and half the streams; --grid takes the
-first N, --grid-only names them), so the table shows how far the default is from the best found. Wall time
+dropout, half the learning rate, a layer more and one fewer, twice and half the streams; then AWD-LSTM's
+weight-drop, locked dropout and input dropout, and windows twice as long; --grid takes the first N,
+--grid-only names them), so the table shows how far the default is from the best found. Wall time
 includes start-up, the recipe's measurements and every evaluation. Results are appended to
 bench/results/quality.json (bench/common.py), docs/benchmarks.md made from them.
 """
@@ -47,7 +48,7 @@ from chargen.units import bits
 BUDGETS = (2.5, 5.0, 10.0)
 WIDTHS = (128, 192, 256, 384, 512, 768)
 GRID_ORDER = ("narrower", "wider", "more-dropout", "less-dropout", "half-lr", "deeper", "shallower", "more-streams",
-              "fewer-streams")
+              "fewer-streams", "weight-drop", "locked-dropout", "input-dropout", "longer-bptt")
 
 
 def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, chargen_root: Path | None = None) -> dict:
@@ -104,6 +105,11 @@ def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[s
         # The recipe times the streams given and sets the learning rate to suit them.
         "more-streams": [f"--batch-size={streams * 2}"],
         "fewer-streams": [f"--batch-size={streams // 2}"] if streams > 1 else [],
+        # AWD-LSTM's regularisers (chargen.model.regularisation), each added to the default's own dropout.
+        "weight-drop": ["--weight-drop=0.2"],
+        "locked-dropout": ["--locked-dropout"] if model["dropout"] > 0 else [],
+        "input-dropout": ["--input-dropout=0.1"],
+        "longer-bptt": [f"--seq-len={train['seq_len'] * 2}"],
     }
     chosen = only if only is not None else GRID_ORDER
     options = [named[name] for name in chosen if named[name]]

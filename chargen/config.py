@@ -35,6 +35,10 @@ class ModelConfig:
     embed_dim: int = 64  # E: learned character embedding; 0 feeds one-hot vectors as in char-rnn
     dropout: float = 0.0  # between recurrent layers and before the output layer
     init: str = "torch"  # how the recurrent weights start: one of INITS
+    # Regularisation in training only (chargen.model.regularisation; AWD-LSTM, Merity et al. 2018):
+    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden matrices, one mask per window
+    input_dropout: float = 0.0  # dropout on the inputs (the embedding or one-hot vectors)
+    locked_dropout: bool = False  # every dropout mask held over a window's time steps, not drawn per character
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -50,8 +54,9 @@ class ModelConfig:
                 raise ChargenError(f"{flag(name)} must be at least 1, not {getattr(self, name)}")
         if self.embed_dim < 0:
             raise ChargenError(f"--embed-dim must be 0 (one-hot) or more, not {self.embed_dim}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ChargenError(f"--dropout must be in [0, 1), not {self.dropout}")
+        for name in ("dropout", "weight_drop", "input_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ChargenError(f"{flag(name)} must be in [0, 1), not {getattr(self, name)}")
 
     @classmethod
     def saved(cls, options: dict) -> ModelConfig:

@@ -61,7 +61,7 @@ def test_train_help_groups_its_options_and_says_what_the_time_budget_chooses():
     command = cli.commands["train"]
     text = chargen("train", "--help", terminal_width=100).stdout
     titles = [title for title, _ in command.sections]
-    assert [t.split()[0] for t in titles] == ["Model", "Training", "Length", "Evaluation", "Output", "Process"]
+    assert [t.split()[0] for t in titles] == ["Model", "Regularisation", "Training", "Length", "Evaluation", "Output", "Process"]
     assert all(f"{t}:" in text for t in titles)
     assert [text.index(f"{t}:") for t in titles] == sorted(text.index(f"{t}:") for t in titles)
     in_sections = {name for _, names in command.sections for name in names}

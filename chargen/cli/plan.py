@@ -42,5 +42,8 @@ def show_plan(request: RunRequest, corpus_named: bool, nproc: int, quiet: bool) 
     if request.max_vocab is not None:
         words += ["--max-vocab", str(request.max_vocab)]
     for name, value in settings.items():
-        words += [flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
+        if isinstance(value, bool):
+            words += [flag(name)] if value else []  # a flag, given or not
+        else:
+            words += [flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
     click.echo(shlex.join(words))

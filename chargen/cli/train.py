@@ -24,6 +24,7 @@ BUDGET_CHOOSES = ("layers", "hidden_size", "dropout", "batch_size", "lr", "warmu
 # train --help lists its options under these headings.
 SECTIONS = (
     ("Model options", ("cell", "layers", "hidden_size", "embed_dim", "dropout", "init", "init_from")),
+    ("Regularisation options (in training only)", ("weight_drop", "input_dropout", "locked_dropout")),
     ("Training options", ("batch_size", "seq_len", "lr", "weight_decay", "warmup_steps", "min_lr_ratio", "grad_clip",
                           "seed", "lines", "encoding", "max_vocab")),
     ("Length options (one of them, or --minutes with --epochs; the default is a time budget)", ("steps", "epochs", "minutes")),
@@ -65,6 +66,12 @@ def _field_check(cls, name: str):
 @_opt("dropout", ModelConfig, "Dropout between layers and before the output.", type=float)
 @_opt("init", ModelConfig, "How the recurrent weights start: torch's own (the best or near it for every cell in bench.init), "
       "orthogonal, identity (IRNN, plain RNNs) or forget-1 (LSTM).", type=click.Choice(INITS))
+@_opt("weight_drop", ModelConfig, "DropConnect on the hidden-to-hidden matrices (AWD-LSTM's weight-drop): "
+      "this fraction of their weights dropped, one mask per window.", type=float)
+@_opt("input_dropout", ModelConfig, "Dropout on the inputs (the character embeddings).", type=float)
+@click.option("--locked-dropout", "locked_dropout", flag_value=True, default=None,
+              help="Hold each dropout mask (--dropout, --input-dropout) over a window's time steps (variational "
+                   "dropout) instead of drawing one per character.")
 @_opt("batch_size", TrainConfig, "Contiguous streams per batch.", type=int)
 @_opt("seq_len", TrainConfig, "Characters per window (truncated BPTT length).", type=int)
 @_opt("lr", TrainConfig, "Peak learning rate (AdamW).", type=float)

@@ -1,7 +1,8 @@
 """The character model: embedding (or one-hot) -> stacked LSTM/GRU/RNN -> linear to the vocabulary.
 
 Shapes: B batch, T time steps, V vocabulary, E embedding width, H hidden width, L layers.
-The recurrent stack is torch's fused nn.LSTM / nn.GRU / nn.RNN (oneDNN on CPU, cuDNN on GPU).
+The recurrent stack is torch's fused nn.LSTM / nn.GRU / nn.RNN (oneDNN on CPU, cuDNN on GPU); weight-drop
+and locked dropout run it on its own parameters (chargen.model.regularisation).
 No I/O and no printing here: the model only maps ids and a state to logits and the next state.
 """
 
@@ -13,6 +14,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from chargen.config import ModelConfig
+from chargen.model.regularisation import RegularisedStack, dropout
 
 # A recurrent state: (h, c) for an LSTM, (h,) for the others; each (L, B, H).
 State = tuple[torch.Tensor, ...]
@@ -24,7 +26,7 @@ class CharRNN(nn.Module):
         self.config = config
         c = config
         self.embed = nn.Embedding(c.vocab_size, c.embed_dim) if c.embed_dim else None
-        rnn_dropout = c.dropout if c.layers > 1 else 0.0
+        rnn_dropout = c.dropout if c.layers > 1 and not c.locked_dropout else 0.0  # locked: ours, between layers
         if c.cell == "lstm":
             self.rnn = nn.LSTM(c.input_size, c.hidden_size, c.layers, batch_first=True, dropout=rnn_dropout)
         elif c.cell == "gru":
@@ -34,8 +36,10 @@ class CharRNN(nn.Module):
             self.rnn = nn.RNN(
                 c.input_size, c.hidden_size, c.layers, nonlinearity=nonlinearity, batch_first=True, dropout=rnn_dropout
             )
-        self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size, c.vocab_size)
+        # Weight-drop, or locked dropout between layers, runs the stack through this instead of calling it.
+        self.regularised = (RegularisedStack(self.rnn)
+                            if c.weight_drop or (c.locked_dropout and c.dropout and c.layers > 1) else None)
         self._init_weights()
 
     @torch.no_grad()
@@ -97,12 +101,20 @@ class CharRNN(nn.Module):
         if packed:
             x = ids._replace(data=x)
         if state is None:
-            batch = len(ids.sorted_indices) if packed and ids.sorted_indices is not None else flat.shape[0]
+            batch = int(ids.batch_sizes[0]) if packed else flat.shape[0]  # the longest sequence spans the batch
             state = self.init_state(batch, flat.device)
-        rnn_state = state if self.config.cell == "lstm" else state[0]
-        out, new_state = self.rnn(x, rnn_state)  # (B, T, H), or packed (N, H)
-        logits = self.head(self.drop(out.data if packed else out))  # (B, T, V) or (N, V)
-        return logits, (new_state if self.config.cell == "lstm" else (new_state,))
+        c = self.config
+        rnn_state = state if c.cell == "lstm" else state[0]
+        if self.training and c.input_dropout:
+            x = dropout(x, c.input_dropout, c.locked_dropout)
+        if self.training and self.regularised is not None:
+            out, new_state = self.regularised(x, rnn_state, c.weight_drop, c.dropout, c.locked_dropout)
+        else:
+            out, new_state = self.rnn(x, rnn_state)  # (B, T, H), or packed (N, H)
+        if self.training and c.dropout:
+            out = dropout(out, c.dropout, c.locked_dropout)
+        logits = self.head(out.data if packed else out)  # (B, T, V) or (N, V)
+        return logits, (new_state if c.cell == "lstm" else (new_state,))
 
 
 def detach_state(state: State) -> State:

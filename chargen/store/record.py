@@ -111,6 +111,7 @@ class Checkpoint:
         return {
             "checkpoint": str(path), "cell": model.cell, "layers": model.layers, "hidden_size": model.hidden_size,
             "embed_dim": model.embed_dim, "dropout": model.dropout,
+            "weight_drop": model.weight_drop, "input_dropout": model.input_dropout, "locked_dropout": model.locked_dropout,
             "parameters": sum(math.prod(t.shape) for t in self.weights.values()), "vocab_size": model.vocab_size,
             "corpus": self.corpus.sources, "corpus_chars": self.corpus.chars, "corpus_sha256": self.corpus.sha256,
             "mode": "lines" if self.lines else "text", "step": position.step, "total_steps": position.total_steps,

@@ -210,7 +210,7 @@ def _resumed_config(checkpoint: Checkpoint, overrides: dict[str, Any], run_dir: 
     notes = []
     device = resolve_device(cfg.device, local_rank)
     model = checkpoint.model_config
-    if device.type == "cuda" and model.dropout > 0 and model.layers > 1:
+    if device.type == "cuda" and model.dropout > 0 and model.layers > 1 and not model.locked_dropout:
         notes.append("on a GPU, cuDNN draws the dropout between layers from a generator of its own that no checkpoint "
                      "can hold: the run goes on with other dropout masks than an uninterrupted run would have drawn, "
                      "so it matches that run in distribution, not bit for bit")

@@ -9,7 +9,8 @@ from typing import Any
 from chargen.config import ModelConfig, TrainConfig
 from chargen.errors import ChargenError
 
-MODEL_OPTIONS = ("cell", "layers", "hidden_size", "embed_dim", "dropout", "init")
+MODEL_OPTIONS = ("cell", "layers", "hidden_size", "embed_dim", "dropout", "init", "weight_drop", "input_dropout",
+                 "locked_dropout")
 TRAIN_OPTIONS = tuple(f.name for f in fields(TrainConfig))
 assert set(MODEL_OPTIONS) <= {f.name for f in fields(ModelConfig)}
 
