@@ -13,6 +13,8 @@ exports, sampling and evaluation do not know a run used them.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -66,6 +68,13 @@ class RegularisedStack:
         for name in params:
             if weight_drop and name.startswith("weight_hh"):
                 params[name] = F.dropout(params[name], weight_drop)
+        with warnings.catch_warnings():
+            # Dropped weights are fresh tensors each window, which cuDNN packs on every call: that is the price
+            # of weight-drop, not a fault to warn about at every step.
+            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
+            return self._run(x, state, params, between, locked)
+
+    def _run(self, x, state, params: dict, between: float, locked: bool):
         if not (locked and between and self.rnn.num_layers > 1):
             return functional_call(self.rnn, params, (x, state))
         lstm = isinstance(state, tuple)
