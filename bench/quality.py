@@ -16,7 +16,8 @@ checkpoint over all of it afterwards, outside the timed budget). The
 corpora are built by bench/corpora.py. With --suite, each default run is followed by its grid: the
 same budget with one choice of the recipe changed (a narrower and a wider model, more and less
 dropout, half the learning rate, a layer more and one fewer, twice and half the streams; then AWD-LSTM's
-weight-drop, locked dropout and input dropout, and windows twice as long; --grid takes the first N,
+weight-drop, locked dropout and input dropout, and windows twice as long, each on the default's recipe as
+it chose it (width, depth, dropout, streams, rate, arithmetic and passes given explicitly); --grid takes the first N,
 --grid-only names them), so the table shows how far the default is from the best found. Wall time
 includes start-up, the recipe's measurements and every evaluation. Results are appended to
 bench/results/quality.json (bench/common.py), docs/benchmarks.md made from them.
@@ -88,11 +89,22 @@ def whole_validation_loss(checkpoint: Path, corpus: Path, train: dict) -> float:
     return total / count
 
 
+def recipe_options(r: dict) -> list[str]:
+    """The options of chargen train that fix the recipe a run chose: its model, streams, rate, arithmetic and,
+    where the recipe stopped it early, its passes (a run given its model never stops early by itself)."""
+    model, train = r["model"], r["train"]
+    passes = [f"--epochs={train['epochs']:g}"] if train.get("epochs") else []
+    return [f"--hidden-size={model['hidden_size']}", f"--layers={model['layers']}", f"--dropout={model['dropout']:g}",
+            f"--batch-size={train['batch_size']}", f"--lr={train['lr']:g}", f"--precision={train.get('precision', 'fp32')}",
+            *passes]
+
+
 def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[str]]:
     """Alternatives to a default run: one choice of its recipe changed each, in GRID_ORDER; the first
     `size` of them, or those named in `only`."""
     model, train = default["model"], default["train"]
     width, layers, streams = model["hidden_size"], model["layers"], train["batch_size"]
+    recipe = recipe_options(default)
     named = {
         "narrower": [f"--hidden-size={w}" for w in WIDTHS if w < width][-1:],
         "wider": [f"--hidden-size={w}" for w in WIDTHS if w > width][:1],
@@ -105,11 +117,12 @@ def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[s
         # The recipe times the streams given and sets the learning rate to suit them.
         "more-streams": [f"--batch-size={streams * 2}"],
         "fewer-streams": [f"--batch-size={streams // 2}"] if streams > 1 else [],
-        # AWD-LSTM's regularisers (chargen.model.regularisation), each added to the default's own dropout.
-        "weight-drop": ["--weight-drop=0.2"],
-        "locked-dropout": ["--locked-dropout"] if model["dropout"] > 0 else [],
-        "input-dropout": ["--input-dropout=0.1"],
-        "longer-bptt": [f"--seq-len={train['seq_len'] * 2}"],
+        # AWD-LSTM's regularisers (chargen.model.regularisation) and longer windows, each added to the default's
+        # recipe as it chose it: left to plan again, a run can pick another width, and the cell compares two recipes.
+        "weight-drop": ["--weight-drop=0.2", *recipe],
+        "locked-dropout": ["--locked-dropout", *recipe] if model["dropout"] > 0 else [],
+        "input-dropout": ["--input-dropout=0.1", *recipe],
+        "longer-bptt": [f"--seq-len={train['seq_len'] * 2}", *recipe],
     }
     chosen = only if only is not None else GRID_ORDER
     options = [named[name] for name in chosen if named[name]]
@@ -159,7 +172,8 @@ def table(results: list[dict], stamps: dict[str, Callable[[dict], str]] | None =
         loss = d["final_val_loss"]
         same_code = [r for r in cell["grid"] if r.get("commit") == d.get("commit")]  # the default's alternatives
         best = min(same_code, key=lambda r: r["final_val_loss"], default=None)
-        best_text = f"{best['final_val_loss']:.4f} ({' '.join(best['extra'])})" if best else "—"
+        changed = [o for o in best["extra"] if o not in recipe_options(d)] if best else []  # not the pinned recipe
+        best_text = f"{best['final_val_loss']:.4f} ({' '.join(changed)})" if best else "—"
         gap = f"{loss - min(loss, best['final_val_loss']):+.4f}" if best else "—"
         before = cell.get("baseline")
         before_text = f"{before['final_val_loss']:.4f}" if before else "—"

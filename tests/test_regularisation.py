@@ -100,3 +100,10 @@ def test_a_run_with_every_regulariser_resumes_bit_for_bit(corpus_file, tmp_path)
     run_to_end(resume_trainer(RunRequest.resuming(split)))
     a, b = load_checkpoint(whole / runs.LATEST).weights, load_checkpoint(split / runs.LATEST).weights
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("others, says", [({"dropout": 0.0}, True), ({"dropout": 0.0, "input_dropout": 0.1}, False),
+                                          ({"dropout": 0.2}, False)])
+def test_the_log_says_when_locked_dropout_has_no_dropout_to_lock(corpus_file, tmp_path, others, says):
+    trainer = make(corpus_file, tmp_path / "run", {"locked_dropout": True, **others})
+    assert any("--locked-dropout locks nothing" in note for note in trainer.notes) == says

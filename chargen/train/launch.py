@@ -111,6 +111,8 @@ def prepare(request: RunRequest, *, progress=None, group: Single | None = None, 
         cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen})
         notes.append(f"recipe: {picked.why} (options you give explicitly take precedence)")
     model_config = ModelConfig(vocab_size=corpus.vocab.size, **model_options)
+    if model_config.locked_dropout and not (model_config.dropout or model_config.input_dropout):
+        notes.append("--locked-dropout locks nothing: this run has no dropout (--dropout 0 and no --input-dropout)")
     lineage = parent_record(str(request.init_from), parent) if parent is not None else None
     return Setup(corpus, model_config, cfg, notes, init_weights, lineage)
 
