@@ -1,12 +1,15 @@
 """Time budgets (chargen.train.budget): minutes become a step count calibrated on the first steps' speed, and a
 run stopped early resumes to the count it planned."""
 
+import json
+
 import pytest
 
 from chargen.config import TrainConfig
 from chargen.errors import ChargenError
 from chargen.train import budget, loop
 from chargen.train.launch import new_trainer, resume_trainer
+from chargen.train.plans import Pace
 from chargen.train.reports import Note, Step
 from chargen.train.request import RunRequest
 
@@ -44,11 +47,13 @@ def test_a_time_budget_run_resumes_to_its_planned_step_count(corpus_file, tmp_pa
 
 
 def simulate(seconds_per_step, minutes: float = 10.0, eval_every: int = 500, eval_s: float = 5.0,
-             limit: int | None = None, planned: list | None = None) -> tuple[int, int, float, list[str]]:
+             limit: int | None = None, planned: list | None = None,
+             pace: Pace | None = None, kept: list | None = None) -> tuple[int, int, float, list[str]]:
     """A run's budget driven by a made-up machine: `seconds_per_step(training seconds so far)` each step, an
     evaluation of `eval_s` every `eval_every` steps. (steps made, total planned, seconds used, notes);
-    `planned` gets (training seconds, total planned) after every step."""
-    b = budget.Budget.for_run(minutes, 0.0, 0, eval_every, eval_chars=100_000, chars_per_step=2048, limit=limit)
+    `planned` gets (training seconds, total planned) after every step; `kept`, the Pace the run leaves."""
+    b = budget.Budget.for_run(minutes, 0.0, 0, eval_every, eval_chars=100_000, chars_per_step=2048, limit=limit,
+                              pace=pace)
     step, total, now, trained, notes = 0, None, 0.0, 0.0, []
     while total is None or step < total:
         assert not b.expired(now), f"out of time at step {step} of {total}: the decay was cut short"
@@ -61,7 +66,16 @@ def simulate(seconds_per_step, minutes: float = 10.0, eval_every: int = 500, eva
         if step % eval_every == 0 or step == total:
             now += eval_s
             b.after_pause(now - eval_s, now)
+    if kept is not None and (reached := b.pace_reached(step)):
+        kept.append(Pace("plan", "plans.json", *reached))
     return step, total, now, notes
+
+
+def first_run(machine=lambda t: 0.1, **kwargs) -> Pace:
+    """The Pace a run on `machine` leaves for the next run of its plan."""
+    kept = []
+    simulate(machine, kept=kept, **kwargs)
+    return kept[0]
 
 
 @pytest.mark.parametrize("machine", [
@@ -97,3 +111,61 @@ def test_minutes_with_epochs_is_whichever_ends_first(corpus_file, tmp_path, fake
     assert reports[-1].step == 2 * trainer.data.steps_per_epoch and reports[-1].reason == "done"
     with pytest.raises(ChargenError, match="give only one of"):
         TrainConfig(steps=5, epochs=1.0)
+
+
+@pytest.mark.parametrize("machine", [
+    pytest.param(lambda t: 0.1 * 1.015, id="1.5% slower"),
+    pytest.param(lambda t: 0.1 / 1.015, id="1.5% faster"),
+    pytest.param(lambda t: 0.1 * (1 + 0.01 * ((int(t) * 7919) % 3 - 1)), id="wobbling by 1%"),
+])
+def test_a_kept_pace_trains_the_same_steps_while_the_machine_runs_within_its_spread(machine):
+    pace = first_run()
+    step, total, seconds, notes = simulate(machine, pace=pace)
+    assert step == total == pace.steps  # the same schedule, step for step: the same model
+    assert f"trains the {pace.steps:,} steps of this plan's last run here" in notes[0] and len(notes) == 1
+    assert 0.95 * 600 <= seconds - 5 and seconds <= 600 * (1 + budget.GRACE)  # spent, and within its grace
+
+
+@pytest.mark.parametrize("machine, where", [
+    pytest.param(lambda t: 0.1 * 1.1, "past the budget", id="10% slower"),
+    pytest.param(lambda t: 0.1 / 1.1, "sooner than 95%", id="10% faster"),
+])
+def test_a_kept_pace_outside_the_machines_spread_is_let_go_within_a_minute(machine, where):
+    pace, planned = first_run(), []
+    step, total, seconds, notes = simulate(machine, pace=pace, planned=planned)
+    assert step == total != pace.steps and 0.95 * 600 <= seconds - 5 and seconds <= 600 + 5  # the budget as ever
+    assert next(total for seconds, total in planned if seconds >= 60) != pace.steps
+    assert any(f"the {pace.steps:,} steps of this plan's last run here would end" in n and where in n for n in notes)
+
+
+def test_a_slow_window_lets_a_kept_pace_go_and_still_completes_the_decay():
+    pace = first_run()
+    step, total, seconds, notes = simulate(lambda t: 0.3 if 200 <= t < 320 else 0.1, pace=pace)
+    assert step == total < pace.steps and seconds <= 600 + 5  # ended at its planned last step, before the deadline
+    assert "trains the" in notes[0] and "re-aimed at" in notes[1] and "this run's model will differ" in notes[1]
+
+
+def test_a_run_ended_by_a_cap_on_passes_leaves_no_pace_and_outranks_one():
+    assert simulate(lambda t: 0.1, limit=1_000, pace=first_run())[:2] == (1_000, 1_000)
+    kept = []
+    simulate(lambda t: 0.1, limit=1_000, kept=kept)
+    assert kept == []
+
+
+def test_the_same_command_trains_the_steps_of_its_last_run_and_keeps_them_beside_the_plan(corpus_file, tmp_path,
+                                                                                            fake_clock, monkeypatch):
+    from chargen.train import measure, plans
+
+    monkeypatch.setattr(measure, "measure_speed", lambda *args, **kwargs: 20_000.0)  # the same machine, twice
+
+    def run(name: str) -> tuple[int, list[str]]:
+        trainer = new_trainer(RunRequest([str(corpus_file)], TINY_MODEL, {**TINY_TRAIN, "minutes": 0.01}, tmp_path / name))
+        reports = run_to_end(trainer)
+        return reports[-1].step, [r.message for r in reports if isinstance(r, Note)]
+
+    first, notes = run("one")
+    assert not any("last run here" in n for n in notes)
+    kept = json.loads((plans.default_cache_dir() / plans.FILE).read_text())
+    assert [plan["steps"] for plan in kept.values()] == [first]
+    second, notes = run("two")
+    assert second == first and any(f"trains the {first:,} steps of this plan's last run here" in n for n in notes)

@@ -9,11 +9,18 @@ from collections import deque
 from chargen.config import TrainConfig
 from chargen.errors import ChargenError
 from chargen.store.record import Position
+from chargen.train.plans import Pace
 
 CALIBRATION_STEPS = (5, 25)  # the first estimate comes from the speed of these steps
 REAIM_EVERY = 10  # then the estimate is renewed every this many steps (arithmetic only: cheap)
 RECENT_S = 30.0  # from the speed of about the last this many seconds of training
 TIME_SCALE = "CHARGEN_TIME_SCALE"  # multiplies every --minutes alike: README's tour test runs in seconds
+# A kept pace (the steps the last run of the same plan reached, chargen.train.plans) is trained while it ends
+# no sooner than LEAST_USED of the budget and, its last evaluation done, no later than GRACE past it: the band
+# of this machine's own run-to-run spread (1-2% on this project's 2-core CPU), about the end a re-aimed run has.
+LEAST_USED = 0.95
+GRACE = 0.02
+EARLY_SLACK = 0.05  # the band is this much wider while the speed is measured over less than RECENT_S
 
 
 def scaled_minutes(minutes: float) -> float:
@@ -38,12 +45,14 @@ class Budget:
     speed drifts, up to 2x from one run to the next on this project's 2-core CPU: planned from the
     recent speed, a slow window shortens the schedule while it lasts, so the learning rate's decay still
     ends with the time, and a fast one lengthens it, so the time is spent. `limit` caps the run at a
-    step (--epochs with --minutes: whichever ends first). Times are whatever clock the caller reads;
-    the budget never reads one itself.
+    step (--epochs with --minutes: whichever ends first). `pace` is a step count to keep instead while
+    it ends within the band LEAST_USED..GRACE at the speed measured: re-aimed afresh, two runs of one
+    command on one machine end a few steps apart, and so train different models. Times are whatever
+    clock the caller reads; the budget never reads one itself.
     """
 
     def __init__(self, minutes: float, now: float, step: int, eval_every: int, eval_cost_in_steps: float,
-                 chars_per_step: int, limit: int | None = None) -> None:
+                 chars_per_step: int, limit: int | None = None, pace: Pace | None = None) -> None:
         self.minutes = minutes
         self.start, self.deadline = now, now + minutes * 60
         self.start_step = step
@@ -52,21 +61,33 @@ class Budget:
         self.eval_cost_in_steps = eval_cost_in_steps
         self.chars_per_step = chars_per_step
         self.limit = limit
+        kept = pace is not None and pace.steps is not None and (limit is None or pace.steps < limit)
+        self.pace = pace.steps if kept else None
+        # Until this run times an evaluation: the seconds one took in the run the pace is kept from.
+        self.kept_pause_s = pace.pause_s if kept else None
         self.paused_s, self.pauses = 0.0, 0
         self._marks: deque[tuple[int, float]] = deque()  # (step, training seconds so far) at each re-aim
 
     @classmethod
     def for_run(cls, minutes: float, now: float, step: int, eval_every: int, eval_chars: int,
-                chars_per_step: int, limit: int | None = None) -> Budget:
+                chars_per_step: int, limit: int | None = None, pace: Pace | None = None) -> Budget:
         """A run's budget; until an evaluation is timed, it is guessed as a forward pass over what it reads,
         about 0.4 of a training step's work per character."""
-        return cls(minutes, now, step, eval_every, 0.4 * (eval_chars / chars_per_step), chars_per_step, limit)
+        return cls(minutes, now, step, eval_every, 0.4 * (eval_chars / chars_per_step), chars_per_step, limit, pace)
 
     def expired(self, now: float) -> bool:
-        return now >= self.deadline
+        return now >= self.deadline + (GRACE * self.minutes * 60 if self.pace is not None else 0.0)
+
+    def pace_reached(self, step: int) -> tuple[int, float | None] | None:
+        """What the next run of this plan is to keep of a run that ended its schedule at `step`: the steps and
+        an evaluation's seconds; None where a cap on passes, not the time, ended it."""
+        if self.limit is not None and step >= self.limit:
+            return None
+        return step, (self.paused_s / self.pauses if self.pauses else None)
 
     def plan(self, step: int, total: int | None, now: float) -> tuple[int | None, str | None]:
-        """After `step` steps: the (possibly new) total step count, and a note when it is first set."""
+        """After `step` steps: the (possibly new) total step count, and a note when it is first set or the
+        kept pace is let go."""
         done, trained_s = step - self.start_step, now - self.start - self.paused_s
         if total is None:
             if self.limit is not None and step >= self.limit:  # a cap reached before the speed was measured
@@ -81,6 +102,10 @@ class Budget:
                         f"{self._aim(step, per_step, now, capped=False) - self.start_step:,} steps")
                 if total == self.limit:
                     note += f"; the run ends sooner, at step {total:,}, after its last pass (--epochs)"
+                elif self.pace is not None:
+                    kept, why = self._keep_pace(step, per_step, now, trained_s)
+                    note += f"; {why}"
+                    total = kept or total
                 return total, note
         elif done % REAIM_EVERY == 0 and step < total:
             while self._marks and self._marks[-1][0] >= step:  # a rollback: marks past where the run now is
@@ -90,21 +115,52 @@ class Budget:
                 self._marks.popleft()  # keep the latest mark at least RECENT_S old, and those since
             mark_step, mark_s = self._marks[0]
             if step > mark_step:
-                total = self._aim(step, (trained_s - mark_s) / (step - mark_step), now)
+                per_step = (trained_s - mark_s) / (step - mark_step)
+                if self.pace is None:
+                    return self._aim(step, per_step, now), None
+                kept, why = self._keep_pace(step, per_step, now, trained_s - mark_s)
+                if kept is None:
+                    total = self._aim(step, per_step, now)
+                    return total, f"step {step:,}: {why}: re-aimed at {total:,} steps, so this run's model will differ"
         return total, None
+
+    def _keep_pace(self, step: int, seconds_per_step: float, now: float,
+                   measured_s: float) -> tuple[int | None, str]:
+        """(the kept pace, or None once it is let go, and why) at `seconds_per_step`, measured over
+        `measured_s` seconds, after `step` steps."""
+        pace, budget_s = self.pace, self.minutes * 60
+        assert pace is not None
+        slack = EARLY_SLACK if measured_s < RECENT_S else 0.0
+        eval_s, _ = self._costs(seconds_per_step)
+        # Those due from this step (its own comes after this plan) to the last, which comes after the training.
+        evals_on_the_way = max((pace - 1) // self.eval_every - (step - 1) // self.eval_every, 0)
+        trained_by = now + max(pace - step, 0) * seconds_per_step + evals_on_the_way * eval_s
+        ends = (trained_by - self.start) / budget_s  # its training, as a share of the budget
+        if LEAST_USED - slack <= ends and ends + eval_s / budget_s <= 1 + GRACE + slack:
+            return pace, (f"trains the {pace:,} steps of this plan's last run here, which end at {ends:.0%} of the "
+                          "budget at this speed, so that the same command trains the same model")
+        self.pace = None
+        where = "past the budget" if ends > 1 else f"at {ends:.0%} of the budget, sooner than {LEAST_USED:.0%}"
+        return None, f"the {pace:,} steps of this plan's last run here would end {where} at this speed"
 
     def after_pause(self, paused_at: float, resumed_at: float) -> None:
         """Count the time an evaluation and save took: it is not training time, and it will recur."""
         self.paused_s += resumed_at - paused_at
         self.pauses += 1
 
-    def _aim(self, step: int, seconds_per_step: float, now: float, capped: bool = True) -> int:
-        """The step at which the budget runs out, counting the evaluations on the way (and the cap)."""
+    def _costs(self, seconds_per_step: float) -> tuple[float, float]:
+        """(seconds an evaluation takes, seconds a step takes with its share of the evaluations)."""
         if self.pauses:
             eval_s = self.paused_s / self.pauses
+        elif self.kept_pause_s is not None:
+            eval_s = self.kept_pause_s
         else:
             eval_s = self.eval_cost_in_steps * seconds_per_step
-        per_step = seconds_per_step + eval_s / self.eval_every
+        return eval_s, seconds_per_step + eval_s / self.eval_every
+
+    def _aim(self, step: int, seconds_per_step: float, now: float, capped: bool = True) -> int:
+        """The step at which the budget runs out, counting the evaluations on the way (and the cap)."""
+        eval_s, per_step = self._costs(seconds_per_step)
         steps_left = max(1, int(0.98 * (self.deadline - now - eval_s) / per_step))
         if capped and self.limit is not None:
             return min(step + steps_left, self.limit)

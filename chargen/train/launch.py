@@ -23,6 +23,7 @@ from chargen.train.budget import scaled_minutes
 from chargen.train.distributed import Single
 from chargen.train.finetune import ARCHITECTURE, grown_vocab, parent_record, transplant
 from chargen.train.loop import Preview, Trainer, make_data
+from chargen.train.plans import Pace
 from chargen.train.request import RunRequest
 
 # Options that may differ on resume: how long to go on, and where, how verbosely and in what arithmetic to run.
@@ -39,6 +40,7 @@ class Setup:
     notes: list[str]
     init_weights: dict[str, Any] | None = None  # the parent model's weights, fine-tuning
     lineage: dict[str, Any] | None = None  # the parent model's record, fine-tuning
+    pace: Pace | None = None  # a time budget's steps, from this machine's last run of the same plan
 
 
 def trainer_for(request: RunRequest, *, progress=None, group: Single | None = None,
@@ -63,7 +65,7 @@ def new_trainer(request: RunRequest, *, progress=None, group: Single | None = No
     try:
         setup = prepare(request, progress=progress, group=group)
         trainer = Trainer(run_dir, setup.corpus, setup.model_config, setup.cfg, group=group,
-                          init_weights=setup.init_weights, parent=setup.lineage, preview=preview)
+                          init_weights=setup.init_weights, parent=setup.lineage, preview=preview, pace=setup.pace)
     except BaseException:
         if made and group.is_main:  # a start that failed (a bad corpus, say) leaves no empty folder behind
             with contextlib.suppress(OSError):
@@ -94,7 +96,7 @@ def prepare(request: RunRequest, *, progress=None, group: Single | None = None, 
     encoding = request.encoding or "utf-8"
     extra = {"max_vocab": request.max_vocab} if request.max_vocab is not None else {}
     corpus = group.main_first(lambda: load_corpus(request.corpus, encoding=encoding, progress=progress, **extra))
-    notes, init_weights = [], None
+    notes, init_weights, pace = [], None, None
     if parent is not None:
         vocab = grown_vocab(parent.vocab, corpus.vocab)
         if vocab != corpus.vocab:  # ids of the parent's vocabulary, and more
@@ -110,11 +112,12 @@ def prepare(request: RunRequest, *, progress=None, group: Single | None = None, 
         model_options = {**picked.model, **model_options}
         cfg = replace(cfg, **{k: v for k, v in picked.train.items() if k not in chosen})
         notes.append(f"recipe: {picked.why} (options you give explicitly take precedence)")
+        pace = picked.pace
     model_config = ModelConfig(vocab_size=corpus.vocab.size, **model_options)
     if model_config.locked_dropout and not (model_config.dropout or model_config.input_dropout):
         notes.append("--locked-dropout locks nothing: this run has no dropout (--dropout 0 and no --input-dropout)")
     lineage = parent_record(str(request.init_from), parent) if parent is not None else None
-    return Setup(corpus, model_config, cfg, notes, init_weights, lineage)
+    return Setup(corpus, model_config, cfg, notes, init_weights, lineage, pace)
 
 
 def _with_parent_architecture(model_options: dict[str, Any], parent: Checkpoint | None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from chargen.train.budget import Budget, run_length
 from chargen.train.distributed import Single
 from chargen.train.loss import loss_sum
 from chargen.train.meters import LossWindow, RateMeter
+from chargen.train.plans import Pace
 from chargen.train.reports import Evaluated, Finished, Note, Report, Started, Step
 from chargen.train.saves import Saves
 from chargen.train.schedule import learning_rate
@@ -58,8 +59,9 @@ class Trainer:
     def __init__(self, run_dir: Path, corpus: Corpus, model_config: ModelConfig, cfg: TrainConfig, *,
                  group: Single | None = None, resume: Checkpoint | None = None, minutes_extra: float | None = None,
                  init_weights: dict[str, torch.Tensor] | None = None, parent: dict[str, Any] | None = None,
-                 preview: Preview | None = None) -> None:
+                 preview: Preview | None = None, pace: Pace | None = None) -> None:
         self.run_dir, self.corpus, self.model_config, self.cfg = run_dir, corpus, model_config, cfg
+        self.pace = pace  # a time budget's steps, kept from this machine's last run of the same plan
         self.parent = parent  # the model a fine-tuned run started from (chargen.train.finetune)
         self.preview = preview
         self.group = group = group or Single()
@@ -101,7 +103,8 @@ class Trainer:
         cfg, group, pos = self.cfg, self.group, self.pos
         limit = math.ceil(cfg.epochs * self.data.steps_per_epoch) if cfg.epochs is not None else None
         budget = (Budget.for_run(self.minutes, clock(), pos.step, cfg.eval_every, self.data.eval_chars,
-                                 self.data.chars_per_step, limit) if self.minutes is not None else None)
+                                 self.data.chars_per_step, limit, self.pace)
+                  if self.minutes is not None else None)
         window, bad_in_row, reason, start_step = LossWindow(), 0, "done", pos.step
         rate = RateMeter(clock(), pos.chars)
         segment_start = rate.since
@@ -149,6 +152,8 @@ class Trainer:
         else:
             if pos.step == start_step and self.resumed_from is not None:
                 yield Note(f"the run already reached its {pos.total_steps} steps; raise --steps to train more")
+        if reason == "done" and budget is not None and self.pace is not None and (reached := budget.pace_reached(pos.step)):
+            self.group.on_main(lambda: self.pace.record(*reached))  # the next run of this plan trains as many steps
         self.saves.mark_ended(reason)
         yield Finished(pos.step, reason, pos.best_val_loss, self.run_dir / runs.LATEST)
 

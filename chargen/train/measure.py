@@ -90,7 +90,7 @@ def plan(minutes: float, task: Task, device: torch.device, precisions: list[str]
     else:
         picked = plan_gpu(minutes, task, speeds, fits, measure_at)
     measured.keep()
-    return replace(picked, why=f"{picked.why}; {measured.note}") if measured.note else picked
+    return replace(picked, pace=measured.pace(), why=f"{picked.why}; {measured.note}" if measured.note else picked.why)
 
 
 def sized(measure_at: Callable[[str, int, dict], float], task: Task, precision: str,

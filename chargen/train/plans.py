@@ -6,6 +6,12 @@ A probe's noise alone moved the recipe across its width threshold: `chargen trai
 the two models ended 0.02 nats apart. This is the plan's hysteresis: a probe of the reference model within
 a factor SAME_MACHINE of a kept plan's plans again from that plan's speeds; one outside it measures afresh
 and is kept in its place.
+
+The same recipe is not yet the same model: a budget re-aimed at the speed of each run ends a few steps
+sooner or later, the learning-rate schedule differs in every step, and the models end apart by about what
+two seeds do (python-code at 2.5 minutes: 4,211 to 4,279 steps, 0.027 nats). So a kept plan also keeps
+the steps its last run reached in its budget (its Pace), and the next run trains that many while they end
+within the budget at the speed it measures (chargen.train.budget): the same command, the same model.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from chargen.data.corpus import default_cache_dir
@@ -47,6 +54,8 @@ class Measurements:
         self.probe: dict[str, float] = {}  # this plan's own probe of the reference model
         self.made = time.strftime("%Y-%m-%d %H:%M:%S")  # when the speeds planned from were measured
         self.note = ""  # what the log says of a kept plan used
+        self.steps: int | None = None  # the steps the kept plan's last run reached in its budget
+        self.pause_s: float | None = None  # and the seconds each of its evaluations took
 
     def reference(self, fresh: dict[str, float]) -> dict[str, float]:
         """The reference model's speeds to plan from ({precision: chars/s}): `fresh`, or the kept plan's
@@ -60,6 +69,10 @@ class Measurements:
         self.probe = dict(fresh)
         if old and old.keys() == fresh.keys() and all(1 / SAME_MACHINE < fresh[p] / old[p] < SAME_MACHINE for p in fresh):
             self.speeds, self.made = dict(kept["speeds"]), str(kept.get("made", "an earlier run"))
+            steps, pause_s = kept.get("steps"), kept.get("pause_s")
+            if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0:
+                self.steps = steps
+                self.pause_s = float(pause_s) if isinstance(pause_s, (int, float)) and pause_s >= 0 else None
             first = min(fresh)
             self.note = (f"planned from this machine's measurements of {self.made} for this text and budget "
                          f"({old[first]:,.0f} chars/s, {fresh[first]:,.0f} now: within a factor {SAME_MACHINE:g}, its "
@@ -79,15 +92,48 @@ class Measurements:
         plans = self._read()
         plans.pop(self.key, None)
         plans[self.key] = {"made": self.made, "speeds": self.speeds, "last_probe": self.probe}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomically(self.path, json.dumps(dict(list(plans.items())[-KEEP:]), indent=1))
-        except OSError:
-            pass
+        if self.steps is not None:  # a plan measured afresh may choose another recipe: it keeps no steps
+            plans[self.key].update(steps=self.steps, pause_s=self.pause_s)
+        _write(self.path, plans)
+
+    def pace(self) -> Pace:
+        """The steps this plan's run is to train (those of its last run, if any) and where it records its own."""
+        return Pace(self.key, str(self.path), self.steps, self.pause_s)
 
     def _read(self) -> dict:
-        try:
-            plans = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return plans if isinstance(plans, dict) else {}
+        return _read(self.path)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The steps the last run of a plan reached in its time budget on this machine, None before one has."""
+
+    key: str
+    path: str  # the plans file
+    steps: int | None
+    pause_s: float | None = None  # the seconds an evaluation and save took in that run
+
+    def record(self, steps: int, pause_s: float | None) -> None:
+        """Keep `steps` as this plan's, after a run that spent its budget and ended its schedule there."""
+        path = Path(self.path)
+        plans = _read(path)
+        if isinstance(plans.get(self.key), dict):  # a plan since dropped (KEEP) is not brought back
+            plans[self.key].update(steps=steps, pause_s=pause_s)
+            _write(path, plans)
+
+
+def _read(path: Path) -> dict:
+    try:
+        plans = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return plans if isinstance(plans, dict) else {}
+
+
+def _write(path: Path, plans: dict) -> None:
+    """Write the plans kept, the KEEP made last (a cache: failing to write is no error)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(path, json.dumps(dict(list(plans.items())[-KEEP:]), indent=1))
+    except OSError:
+        pass

@@ -38,8 +38,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chargen.config import ModelConfig
+
+if TYPE_CHECKING:  # plans reads this module's SAME_MACHINE
+    from chargen.train.plans import Pace
 
 BATCH = {"batch_size": 32, "seq_len": 64}
 GPU_BATCHES = (32, 64, 128, 256, 512, 1024)  # streams tried on a GPU
@@ -99,6 +103,7 @@ class Recipe:
     why: str  # one line for the log
     size: tuple[int, int] = REFERENCE  # (layers, width) chosen
     stops_early: bool = False  # the run stops after MAX_PASSES (train["epochs"]) over a text too small for the budget
+    pace: Pace | None = None  # the steps this plan's last run here reached (chargen.train.plans)
 
 
 @dataclass(frozen=True)
