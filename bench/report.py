@@ -278,14 +278,15 @@ def stability_tables(records: list[dict]) -> list[Table]:
     series = [[f"`{r['command']}`", str(len(r["runs"])), "yes" if r["same_recipe"] else "**no**",
                f"{r['spread']:.4f}", f"{r['least_budget_used']:.1%}", *stamps(r)] for r in records]
     runs = [[f"`{r['command']}`", str(i), run["recipe"], run["plan"], f"{run['probe'].get('fp32', 0):,.0f}",
-             f"{run['steps']:,}", f"{run['trained_s']:.0f} s ({run['budget_used']:.1%})", f"{run['final_val_loss']:.4f}",
-             *stamps(r)] for r in records for i, run in enumerate(r["runs"], 1)]
+             f"{run['steps']:,}", run.get("pace", "—"), f"{run['trained_s']:.0f} s ({run['budget_used']:.1%})",
+             f"{run['final_val_loss']:.4f}", *stamps(r)] for r in records for i, run in enumerate(r["runs"], 1)]
     return [table("", ["command", "runs", "one recipe", "spread of the final val nats/char", "least of the budget trained",
                        *STAMP_HEADER], series),
             table("Each run: the recipe it chose, whether it measured the machine afresh or planned from the speeds "
-                  "kept by the first run, its own speed probe of the reference model, and what it made of the time:",
-                  ["command", "run", "recipe", "plan", "probe, fp32 chars/s", "steps", "trained", "final val nats/char",
-                   *STAMP_HEADER], runs)]
+                  "kept by the first run, its own speed probe of the reference model, and what it made of the time: "
+                  "its steps, and whether they were the last run's kept (a run before the pace was kept shows —):",
+                  ["command", "run", "recipe", "plan", "probe, fp32 chars/s", "steps", "last run's steps",
+                   "trained", "final val nats/char", *STAMP_HEADER], runs)]
 
 
 def dynamic_tables(records: list[dict]) -> list[Table]:
@@ -376,8 +377,8 @@ BENCHMARKS = {
     "stability": Benchmark(
         "Same command, same recipe", "python -m bench.stability",
         "One time-budget command run several times in a row on one machine, the runs sharing a plan cache fresh for "
-        "the series: whether they chose one recipe, how far apart their final validation losses (over the whole "
-        "held-out text) are, and how much of the budget each trained for.", stability_tables),
+        "the series: whether they chose one recipe and trained the same steps, how far apart their final validation "
+        "losses (over the whole held-out text) are, and how much of the budget each trained for.", stability_tables),
     "dynamic": Benchmark(
         "What a loss means, and dynamic evaluation", "python -m bench.dynamic",
         "`chargen train CORPUS --minutes M` with a fixed seed, then `chargen eval --dynamic` on the corpus's held-out split: "

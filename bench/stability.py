@@ -32,10 +32,14 @@ def corpus_path(name: str) -> Path:
 
 
 def kept_plan(cache: Path) -> dict:
-    """The plan the series' last run kept: when its speeds were measured, and that run's own probe."""
-    plans = json.loads((cache / FILE).read_text())
+    """The plan the series' last run kept: when its speeds were measured, that run's own probe, and the
+    steps it leaves for the next run (chargen.train.plans.Pace)."""
+    try:
+        plans = json.loads((cache / FILE).read_text())
+    except FileNotFoundError:  # before the first run
+        return {}
     plan = list(plans.values())[-1]  # the one written last
-    return {"plan_made": plan["made"], "probe": plan["last_probe"]}
+    return {"plan_made": plan["made"], "probe": plan["last_probe"], "pace_steps": plan.get("steps")}
 
 
 def series(corpus: Path, minutes: float, seed: str, runs: int) -> dict:
@@ -44,6 +48,7 @@ def series(corpus: Path, minutes: float, seed: str, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["CHARGEN_CACHE_DIR"] = cache  # the training subprocesses inherit it
         for i in range(runs):
+            pace = kept_plan(Path(cache)).get("pace_steps")
             r = quality.run(corpus, ("minutes", minutes), extra)
             r.update(kept_plan(Path(cache)))
             trained = r["curve"][-1]["elapsed_s"]
@@ -51,10 +56,12 @@ def series(corpus: Path, minutes: float, seed: str, runs: int) -> dict:
                          "budget_used": trained / (minutes * 60), "final_val_loss": r["final_val_loss"],
                          "best_val_loss": r["best_val_loss"], "wall_s": r["wall_s"], "probe": r["probe"],
                          "plan": "measured" if i == 0 or r["plan_made"] != done[-1]["plan_made"] else "kept",
-                         "plan_made": r["plan_made"], "model": r["model"], "train": r["train"]})
+                         "plan_made": r["plan_made"], "model": r["model"], "train": r["train"],
+                         # the last run's steps: trained again (kept), or re-aimed from this run's speed
+                         "pace": "none" if pace is None else "kept" if r["steps"] == pace else "re-aimed"})
             print(f"run {i + 1}: {done[-1]['recipe']}, {r['steps']:,} steps, trained {trained:.0f} s "
                   f"({done[-1]['budget_used']:.1%} of the budget), val {r['final_val_loss']:.4f}, "
-                  f"probe {r['probe']}, plan {done[-1]['plan']}", flush=True)
+                  f"probe {r['probe']}, plan {done[-1]['plan']}, pace {done[-1]['pace']}", flush=True)
     losses = [r["final_val_loss"] for r in done]
     return {"corpus": corpus.stem if corpus.stem != "shakespeare" else "bundled", "minutes": minutes, "seed": seed,
             "command": " ".join(["chargen train", corpus.name, f"--minutes {minutes:g}", *extra]),

@@ -113,6 +113,15 @@ def test_minutes_with_epochs_is_whichever_ends_first(corpus_file, tmp_path, fake
         TrainConfig(steps=5, epochs=1.0)
 
 
+def test_a_count_once_set_is_held_while_the_machine_wobbles_within_its_spread():
+    planned = []
+    # (an evaluation takes what the budget guesses, 0.4 of a step a character: the first count is right)
+    step, total, seconds, notes = simulate(lambda t: 0.1 * (1 + 0.02 * ((int(t) * 7919) % 3 - 1)), eval_s=1.95,
+                                           planned=planned)
+    assert len({total for _, total in planned if total is not None}) == 1 and len(notes) == 1  # one schedule
+    assert step == total and 0.95 * 600 <= seconds <= 600 * (1 + budget.GRACE)
+
+
 @pytest.mark.parametrize("machine", [
     pytest.param(lambda t: 0.1 * 1.015, id="1.5% slower"),
     pytest.param(lambda t: 0.1 / 1.015, id="1.5% faster"),
@@ -128,21 +137,22 @@ def test_a_kept_pace_trains_the_same_steps_while_the_machine_runs_within_its_spr
 
 @pytest.mark.parametrize("machine, where", [
     pytest.param(lambda t: 0.1 * 1.1, "past the budget", id="10% slower"),
-    pytest.param(lambda t: 0.1 / 1.1, "sooner than 95%", id="10% faster"),
+    pytest.param(lambda t: 0.1 / 1.1, "of the budget, sooner than 95%", id="10% faster"),
 ])
-def test_a_kept_pace_outside_the_machines_spread_is_let_go_within_a_minute(machine, where):
+def test_a_kept_pace_outside_the_machines_spread_is_let_go_early(machine, where):
     pace, planned = first_run(), []
     step, total, seconds, notes = simulate(machine, pace=pace, planned=planned)
     assert step == total != pace.steps and 0.95 * 600 <= seconds - 5 and seconds <= 600 + 5  # the budget as ever
-    assert next(total for seconds, total in planned if seconds >= 60) != pace.steps
-    assert any(f"the {pace.steps:,} steps of this plan's last run here would end" in n and where in n for n in notes)
+    assert next(total for seconds, total in planned if seconds >= 600 / 2) != pace.steps  # planned for its own speed
+    assert any((f"last run's {pace.steps:,} steps" in n or f"the {pace.steps:,} steps of this plan's last run" in n)
+               and where in n for n in notes)
 
 
 def test_a_slow_window_lets_a_kept_pace_go_and_still_completes_the_decay():
     pace = first_run()
     step, total, seconds, notes = simulate(lambda t: 0.3 if 200 <= t < 320 else 0.1, pace=pace)
     assert step == total < pace.steps and seconds <= 600 + 5  # ended at its planned last step, before the deadline
-    assert "trains the" in notes[0] and "re-aimed at" in notes[1] and "this run's model will differ" in notes[1]
+    assert "trains the" in notes[0] and "re-aimed at" in notes[1] and "model will differ from the last" in notes[1]
 
 
 def test_a_run_ended_by_a_cap_on_passes_leaves_no_pace_and_outranks_one():

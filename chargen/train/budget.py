@@ -15,12 +15,17 @@ CALIBRATION_STEPS = (5, 25)  # the first estimate comes from the speed of these 
 REAIM_EVERY = 10  # then the estimate is renewed every this many steps (arithmetic only: cheap)
 RECENT_S = 30.0  # from the speed of about the last this many seconds of training
 TIME_SCALE = "CHARGEN_TIME_SCALE"  # multiplies every --minutes alike: README's tour test runs in seconds
-# A kept pace (the steps the last run of the same plan reached, chargen.train.plans) is trained while it ends
-# no sooner than LEAST_USED of the budget and, its last evaluation done, no later than GRACE past it: the band
-# of this machine's own run-to-run spread (1-2% on this project's 2-core CPU), about the end a re-aimed run has.
+# Once set, a run's step count is held while the run, its last evaluation done, would end between LEAST_USED
+# of the budget and GRACE past it at the speed of the last RECENT_S seconds; only outside that band is it
+# re-aimed. A count re-aimed every few steps ends each run a few steps apart from the last, the learning rate
+# differs in every step, and the models end about as far apart as two seeds' (python-code at 2.5 minutes:
+# 4,211 to 4,279 steps, 0.027 nats); a count held is the same schedule, step for step. The band is about
+# where a run aimed at the time ends, as wide as this machine's run-to-run spread (1-3% on the 2-core CPU).
 LEAST_USED = 0.95
 GRACE = 0.02
-EARLY_SLACK = 0.05  # the band is this much wider while the speed is measured over less than RECENT_S
+# A speed this far off for the time left may yet come back (a 30-second window is noisy): the band is wider
+# by it times the share of the budget left, and narrows to itself as the run nears its end.
+FORGIVEN = 0.05
 
 
 def scaled_minutes(minutes: float) -> float:
@@ -38,21 +43,24 @@ def scaled_minutes(minutes: float) -> float:
 
 
 class Budget:
-    """The step at which a wall-clock budget runs out, re-aimed as the speed drifts.
+    """The step at which a wall-clock budget runs out, set from the measured speed and held while it fits.
 
-    The speed of a few early steps gives the first estimate; every REAIM_EVERY steps it is renewed
-    from the speed of the last RECENT_S seconds and the measured cost of evaluating. A shared machine's
-    speed drifts, up to 2x from one run to the next on this project's 2-core CPU: planned from the
-    recent speed, a slow window shortens the schedule while it lasts, so the learning rate's decay still
-    ends with the time, and a fast one lengthens it, so the time is spent. `limit` caps the run at a
-    step (--epochs with --minutes: whichever ends first). `pace` is a step count to keep instead while
-    it ends within the band LEAST_USED..GRACE at the speed measured: re-aimed afresh, two runs of one
-    command on one machine end a few steps apart, and so train different models. Times are whatever
-    clock the caller reads; the budget never reads one itself.
+    The speed of a few early steps gives the first estimate, renewed every REAIM_EVERY steps until the
+    learning-rate warm-up ends (until then the schedule does not depend on it); then the count is held,
+    and renewed only when, at the speed of the last RECENT_S seconds and the measured cost of evaluating,
+    the run would end outside the band LEAST_USED..GRACE. A shared machine's speed drifts, up to 2x from
+    one run to the next on this project's 2-core CPU: a slow window that would end the run past the band
+    shortens the schedule while it lasts, so the decay still ends with the time, and a fast one that would
+    leave the time unspent lengthens it. `pace` is the count the last run of the same plan reached on this
+    machine (chargen.train.plans): held from the first estimate on while it fits, it trains the same steps
+    on the same schedule, so the same command trains the same model. `limit` caps the run at a step
+    (--epochs with --minutes: whichever ends first). Times are whatever clock the caller reads; the budget
+    never reads one itself.
     """
 
     def __init__(self, minutes: float, now: float, step: int, eval_every: int, eval_cost_in_steps: float,
-                 chars_per_step: int, limit: int | None = None, pace: Pace | None = None) -> None:
+                 chars_per_step: int, limit: int | None = None, pace: Pace | None = None,
+                 warmup_steps: int = 0) -> None:
         self.minutes = minutes
         self.start, self.deadline = now, now + minutes * 60
         self.start_step = step
@@ -65,18 +73,22 @@ class Budget:
         self.pace = pace.steps if kept else None
         # Until this run times an evaluation: the seconds one took in the run the pace is kept from.
         self.kept_pause_s = pace.pause_s if kept else None
+        self.settle_step = warmup_steps  # from this step on the schedule depends on the count: it is held
+        self.held = False
         self.paused_s, self.pauses = 0.0, 0
         self._marks: deque[tuple[int, float]] = deque()  # (step, training seconds so far) at each re-aim
 
     @classmethod
     def for_run(cls, minutes: float, now: float, step: int, eval_every: int, eval_chars: int,
-                chars_per_step: int, limit: int | None = None, pace: Pace | None = None) -> Budget:
+                chars_per_step: int, limit: int | None = None, pace: Pace | None = None,
+                warmup_steps: int = 0) -> Budget:
         """A run's budget; until an evaluation is timed, it is guessed as a forward pass over what it reads,
         about 0.4 of a training step's work per character."""
-        return cls(minutes, now, step, eval_every, 0.4 * (eval_chars / chars_per_step), chars_per_step, limit, pace)
+        return cls(minutes, now, step, eval_every, 0.4 * (eval_chars / chars_per_step), chars_per_step, limit, pace,
+                   warmup_steps)
 
     def expired(self, now: float) -> bool:
-        return now >= self.deadline + (GRACE * self.minutes * 60 if self.pace is not None else 0.0)
+        return now >= self.deadline + GRACE * self.minutes * 60
 
     def pace_reached(self, step: int) -> tuple[int, float | None] | None:
         """What the next run of this plan is to keep of a run that ended its schedule at `step`: the steps and
@@ -86,8 +98,8 @@ class Budget:
         return step, (self.paused_s / self.pauses if self.pauses else None)
 
     def plan(self, step: int, total: int | None, now: float) -> tuple[int | None, str | None]:
-        """After `step` steps: the (possibly new) total step count, and a note when it is first set or the
-        kept pace is let go."""
+        """After `step` steps: the (possibly new) total step count, and a note when it is first set or is
+        re-aimed once held."""
         done, trained_s = step - self.start_step, now - self.start - self.paused_s
         if total is None:
             if self.limit is not None and step >= self.limit:  # a cap reached before the speed was measured
@@ -103,9 +115,14 @@ class Budget:
                 if total == self.limit:
                     note += f"; the run ends sooner, at step {total:,}, after its last pass (--epochs)"
                 elif self.pace is not None:
-                    kept, why = self._keep_pace(step, per_step, now, trained_s)
-                    note += f"; {why}"
-                    total = kept or total
+                    ends = self._ends(self.pace, step, per_step, now)
+                    if self._fits(ends, now):
+                        total, self.held = self.pace, True
+                        note += (f"; trains the {total:,} steps of this plan's last run here, which end at {ends:.0%} "
+                                 "of the budget at this speed, so that the same command trains the same model")
+                    else:
+                        note += f"; the {self.pace:,} steps of this plan's last run here would end {self._where(ends)}"
+                self.held = self.held or step >= self.settle_step
                 return total, note
         elif done % REAIM_EVERY == 0 and step < total:
             while self._marks and self._marks[-1][0] >= step:  # a rollback: marks past where the run now is
@@ -116,32 +133,34 @@ class Budget:
             mark_step, mark_s = self._marks[0]
             if step > mark_step:
                 per_step = (trained_s - mark_s) / (step - mark_step)
-                if self.pace is None:
-                    return self._aim(step, per_step, now), None
-                kept, why = self._keep_pace(step, per_step, now, trained_s - mark_s)
-                if kept is None:
-                    total = self._aim(step, per_step, now)
-                    return total, f"step {step:,}: {why}: re-aimed at {total:,} steps, so this run's model will differ"
+                aimed = self._aim(step, per_step, now)
+                if not self.held:  # still warming up: the schedule does not depend on the count yet
+                    self.held = step >= self.settle_step
+                    return aimed, None
+                if total == self.limit == aimed:  # ends at its last pass, before the time, on purpose
+                    return total, None
+                ends = self._ends(total, step, per_step, now)
+                if not self._fits(ends, now):
+                    whose, differs = ("the last run's", ", so this run's model will differ from the last") \
+                        if total == self.pace else ("the run's", "")
+                    return aimed, (f"step {step:,}: at the speed of the last {RECENT_S:g} s, {whose} {total:,} steps "
+                                   f"would end {self._where(ends)}: re-aimed at {aimed:,}{differs}")
         return total, None
 
-    def _keep_pace(self, step: int, seconds_per_step: float, now: float,
-                   measured_s: float) -> tuple[int | None, str]:
-        """(the kept pace, or None once it is let go, and why) at `seconds_per_step`, measured over
-        `measured_s` seconds, after `step` steps."""
-        pace, budget_s = self.pace, self.minutes * 60
-        assert pace is not None
-        slack = EARLY_SLACK if measured_s < RECENT_S else 0.0
+    def _ends(self, total: int, step: int, seconds_per_step: float, now: float) -> float:
+        """When a run of `total` steps would end, its last evaluation done, as a share of the budget."""
         eval_s, _ = self._costs(seconds_per_step)
         # Those due from this step (its own comes after this plan) to the last, which comes after the training.
-        evals_on_the_way = max((pace - 1) // self.eval_every - (step - 1) // self.eval_every, 0)
-        trained_by = now + max(pace - step, 0) * seconds_per_step + evals_on_the_way * eval_s
-        ends = (trained_by - self.start) / budget_s  # its training, as a share of the budget
-        if LEAST_USED - slack <= ends and ends + eval_s / budget_s <= 1 + GRACE + slack:
-            return pace, (f"trains the {pace:,} steps of this plan's last run here, which end at {ends:.0%} of the "
-                          "budget at this speed, so that the same command trains the same model")
-        self.pace = None
-        where = "past the budget" if ends > 1 else f"at {ends:.0%} of the budget, sooner than {LEAST_USED:.0%}"
-        return None, f"the {pace:,} steps of this plan's last run here would end {where} at this speed"
+        evals = max((total - 1) // self.eval_every - (step - 1) // self.eval_every, 0) + 1
+        return (now + max(total - step, 0) * seconds_per_step + evals * eval_s - self.start) / (self.minutes * 60)
+
+    def _fits(self, ends: float, now: float) -> bool:
+        slack = FORGIVEN * max(self.deadline - now, 0.0) / (self.minutes * 60)
+        return LEAST_USED - slack <= ends <= 1 + GRACE + slack
+
+    @staticmethod
+    def _where(ends: float) -> str:
+        return "past the budget" if ends > 1 else f"at {ends:.0%} of the budget, sooner than {LEAST_USED:.0%}"
 
     def after_pause(self, paused_at: float, resumed_at: float) -> None:
         """Count the time an evaluation and save took: it is not training time, and it will recur."""

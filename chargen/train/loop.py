@@ -103,7 +103,7 @@ class Trainer:
         cfg, group, pos = self.cfg, self.group, self.pos
         limit = math.ceil(cfg.epochs * self.data.steps_per_epoch) if cfg.epochs is not None else None
         budget = (Budget.for_run(self.minutes, clock(), pos.step, cfg.eval_every, self.data.eval_chars,
-                                 self.data.chars_per_step, limit, self.pace)
+                                 self.data.chars_per_step, limit, self.pace, cfg.warmup_steps)
                   if self.minutes is not None else None)
         window, bad_in_row, reason, start_step = LossWindow(), 0, "done", pos.step
         rate = RateMeter(clock(), pos.chars)
