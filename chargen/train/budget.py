@@ -15,17 +15,20 @@ CALIBRATION_STEPS = (5, 25)  # the first estimate comes from the speed of these 
 REAIM_EVERY = 10  # then the estimate is renewed every this many steps (arithmetic only: cheap)
 RECENT_S = 30.0  # from the speed of about the last this many seconds of training
 TIME_SCALE = "CHARGEN_TIME_SCALE"  # multiplies every --minutes alike: README's tour test runs in seconds
-# Once set, a run's step count is held while the run, its last evaluation done, would end between LEAST_USED
-# of the budget and GRACE past it at the speed of the last RECENT_S seconds; only outside that band is it
-# re-aimed. A count re-aimed every few steps ends each run a few steps apart from the last, the learning rate
+# A run re-aimed at its own speed ends a few steps from the last run of the same command, the learning rate
 # differs in every step, and the models end about as far apart as two seeds' (python-code at 2.5 minutes:
-# 4,211 to 4,279 steps, 0.027 nats); a count held is the same schedule, step for step. The band is about
+# 4,211 to 4,279 steps, 0.027 nats). So a run trains the schedule the last run of its plan trained (its Pace:
+# each count it aimed at, from the step it was set) while, at the speed of the last RECENT_S seconds, the
+# run would end, its last evaluation done, between LEAST_USED of the budget and GRACE past it: a band about
 # where a run aimed at the time ends, as wide as this machine's run-to-run spread (1-3% on the 2-core CPU).
 LEAST_USED = 0.95
 GRACE = 0.02
 # A speed this far off for the time left may yet come back (a 30-second window is noisy): the band is wider
 # by it times the share of the budget left, and narrows to itself as the run nears its end.
 FORGIVEN = 0.05
+# A run of its own re-aims when its count is this share off the one the time gives: a schedule of a few
+# counts, which the next run can train again, and an end within about this share of the time.
+DRIFT = 0.005
 
 
 def scaled_minutes(minutes: float) -> float:
@@ -43,24 +46,23 @@ def scaled_minutes(minutes: float) -> float:
 
 
 class Budget:
-    """The step at which a wall-clock budget runs out, set from the measured speed and held while it fits.
+    """The step at which a wall-clock budget runs out, re-aimed as the speed drifts.
 
-    The speed of a few early steps gives the first estimate, renewed every REAIM_EVERY steps until the
-    learning-rate warm-up ends (until then the schedule does not depend on it); then the count is held,
-    and renewed only when, at the speed of the last RECENT_S seconds and the measured cost of evaluating,
-    the run would end outside the band LEAST_USED..GRACE. A shared machine's speed drifts, up to 2x from
-    one run to the next on this project's 2-core CPU: a slow window that would end the run past the band
-    shortens the schedule while it lasts, so the decay still ends with the time, and a fast one that would
-    leave the time unspent lengthens it. `pace` is the count the last run of the same plan reached on this
-    machine (chargen.train.plans): held from the first estimate on while it fits, it trains the same steps
-    on the same schedule, so the same command trains the same model. `limit` caps the run at a step
-    (--epochs with --minutes: whichever ends first). Times are whatever clock the caller reads; the budget
-    never reads one itself.
+    The speed of a few early steps gives the first estimate; every REAIM_EVERY steps it is renewed from
+    the speed of the last RECENT_S seconds and the measured cost of evaluating, and the count is re-aimed
+    when it has drifted DRIFT from it. A shared machine's speed drifts, up to 2x from one run to the next on
+    this project's 2-core CPU: planned from the recent speed, a slow window shortens the schedule while it
+    lasts, so the learning rate's decay still ends with the time, and a fast one lengthens it, so the time
+    is spent. `pace` is the schedule the last run of the same plan trained on this machine
+    (chargen.train.plans): trained again, count for count at the same steps, while the run would end within
+    the band LEAST_USED..GRACE at the speed measured, so that the same command trains the same model; once
+    outside it, the run plans for itself. `schedule` is what this run trained, for the next. `limit` caps
+    the run at a step (--epochs with --minutes: whichever ends first). Times are whatever clock the caller
+    reads; the budget never reads one itself.
     """
 
     def __init__(self, minutes: float, now: float, step: int, eval_every: int, eval_cost_in_steps: float,
-                 chars_per_step: int, limit: int | None = None, pace: Pace | None = None,
-                 warmup_steps: int = 0) -> None:
+                 chars_per_step: int, limit: int | None = None, pace: Pace | None = None) -> None:
         self.minutes = minutes
         self.start, self.deadline = now, now + minutes * 60
         self.start_step = step
@@ -69,37 +71,41 @@ class Budget:
         self.eval_cost_in_steps = eval_cost_in_steps
         self.chars_per_step = chars_per_step
         self.limit = limit
-        kept = pace is not None and pace.steps is not None and (limit is None or pace.steps < limit)
-        self.pace = pace.steps if kept else None
-        # Until this run times an evaluation: the seconds one took in the run the pace is kept from.
+        kept = (pace is not None and pace.schedule is not None
+                and (limit is None or pace.schedule[-1][1] < limit) and pace.schedule[0][0] > step)
+        self.replay = list(pace.schedule) if kept else None
+        # Until this run times an evaluation: the seconds one took in the run the schedule is kept from.
         self.kept_pause_s = pace.pause_s if kept else None
-        self.settle_step = warmup_steps  # from this step on the schedule depends on the count: it is held
-        self.held = False
+        self.schedule: list[tuple[int, int]] = []  # (step, total) at each count set
         self.paused_s, self.pauses = 0.0, 0
         self._marks: deque[tuple[int, float]] = deque()  # (step, training seconds so far) at each re-aim
 
     @classmethod
     def for_run(cls, minutes: float, now: float, step: int, eval_every: int, eval_chars: int,
-                chars_per_step: int, limit: int | None = None, pace: Pace | None = None,
-                warmup_steps: int = 0) -> Budget:
+                chars_per_step: int, limit: int | None = None, pace: Pace | None = None) -> Budget:
         """A run's budget; until an evaluation is timed, it is guessed as a forward pass over what it reads,
         about 0.4 of a training step's work per character."""
-        return cls(minutes, now, step, eval_every, 0.4 * (eval_chars / chars_per_step), chars_per_step, limit, pace,
-                   warmup_steps)
+        return cls(minutes, now, step, eval_every, 0.4 * (eval_chars / chars_per_step), chars_per_step, limit, pace)
 
     def expired(self, now: float) -> bool:
         return now >= self.deadline + GRACE * self.minutes * 60
 
-    def pace_reached(self, step: int) -> tuple[int, float | None] | None:
-        """What the next run of this plan is to keep of a run that ended its schedule at `step`: the steps and
-        an evaluation's seconds; None where a cap on passes, not the time, ended it."""
-        if self.limit is not None and step >= self.limit:
+    def pace_reached(self, step: int) -> tuple[list[tuple[int, int]], float | None] | None:
+        """What the next run of this plan is to train again of a run that ended its schedule at `step`: the
+        schedule and an evaluation's seconds; None where a cap on passes, not the time, ended it."""
+        if (self.limit is not None and step >= self.limit) or not self.schedule:
             return None
-        return step, (self.paused_s / self.pauses if self.pauses else None)
+        return self.schedule, (self.paused_s / self.pauses if self.pauses else None)
 
     def plan(self, step: int, total: int | None, now: float) -> tuple[int | None, str | None]:
-        """After `step` steps: the (possibly new) total step count, and a note when it is first set or is
-        re-aimed once held."""
+        """After `step` steps: the (possibly new) total step count, and a note when it is first set or the
+        last run's schedule is let go."""
+        planned, note = self._plan(step, total, now)
+        if planned is not None and planned != total:
+            self.schedule.append((step, planned))
+        return planned, note
+
+    def _plan(self, step: int, total: int | None, now: float) -> tuple[int | None, str | None]:
         done, trained_s = step - self.start_step, now - self.start - self.paused_s
         if total is None:
             if self.limit is not None and step >= self.limit:  # a cap reached before the speed was measured
@@ -113,16 +119,15 @@ class Budget:
                 note = (f"measured {self.chars_per_step / per_step:,.0f} chars/s: {self.minutes:g} minutes is about "
                         f"{self._aim(step, per_step, now, capped=False) - self.start_step:,} steps")
                 if total == self.limit:
-                    note += f"; the run ends sooner, at step {total:,}, after its last pass (--epochs)"
-                elif self.pace is not None:
-                    ends = self._ends(self.pace, step, per_step, now)
-                    if self._fits(ends, now):
-                        total, self.held = self.pace, True
-                        note += (f"; trains the {total:,} steps of this plan's last run here, which end at {ends:.0%} "
-                                 "of the budget at this speed, so that the same command trains the same model")
-                    else:
-                        note += f"; the {self.pace:,} steps of this plan's last run here would end {self._where(ends)}"
-                self.held = self.held or step >= self.settle_step
+                    return total, note + f"; the run ends sooner, at step {total:,}, after its last pass (--epochs)"
+                if self.replay is not None:
+                    last, ends = self.replay[-1][1], self._ends(self.replay[-1][1], step, per_step, now)
+                    if self.replay[0][0] == step and self._fits(ends, now):
+                        return self.replay[0][1], (
+                            f"{note}; trains the schedule of this plan's last run here ({last:,} steps), which ends at "
+                            f"{ends:.0%} of the budget at this speed, so that the same command trains the same model")
+                    self.replay = None
+                    note += f"; the {last:,} steps of this plan's last run here would end {self._where(ends)}"
                 return total, note
         elif done % REAIM_EVERY == 0 and step < total:
             while self._marks and self._marks[-1][0] >= step:  # a rollback: marks past where the run now is
@@ -134,17 +139,17 @@ class Budget:
             if step > mark_step:
                 per_step = (trained_s - mark_s) / (step - mark_step)
                 aimed = self._aim(step, per_step, now)
-                if not self.held:  # still warming up: the schedule does not depend on the count yet
-                    self.held = step >= self.settle_step
+                if self.replay is not None:
+                    last = self.replay[-1][1]
+                    ends = self._ends(last, step, per_step, now)
+                    if self._fits(ends, now):
+                        return next(t for s, t in reversed(self.replay) if s <= step), None
+                    self.replay = None
+                    return aimed, (f"step {step:,}: at the speed of the last {RECENT_S:g} s, the {last:,} steps of this "
+                                   f"plan's last run here would end {self._where(ends)}: re-aimed at {aimed:,}, so this "
+                                   "run's model will differ from the last")
+                if abs(aimed - total) > DRIFT * total:
                     return aimed, None
-                if total == self.limit == aimed:  # ends at its last pass, before the time, on purpose
-                    return total, None
-                ends = self._ends(total, step, per_step, now)
-                if not self._fits(ends, now):
-                    whose, differs = ("the last run's", ", so this run's model will differ from the last") \
-                        if total == self.pace else ("the run's", "")
-                    return aimed, (f"step {step:,}: at the speed of the last {RECENT_S:g} s, {whose} {total:,} steps "
-                                   f"would end {self._where(ends)}: re-aimed at {aimed:,}{differs}")
         return total, None
 
     def _ends(self, total: int, step: int, seconds_per_step: float, now: float) -> float:

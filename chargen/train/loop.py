@@ -103,7 +103,7 @@ class Trainer:
         cfg, group, pos = self.cfg, self.group, self.pos
         limit = math.ceil(cfg.epochs * self.data.steps_per_epoch) if cfg.epochs is not None else None
         budget = (Budget.for_run(self.minutes, clock(), pos.step, cfg.eval_every, self.data.eval_chars,
-                                 self.data.chars_per_step, limit, self.pace, cfg.warmup_steps)
+                                 self.data.chars_per_step, limit, self.pace)
                   if self.minutes is not None else None)
         window, bad_in_row, reason, start_step = LossWindow(), 0, "done", pos.step
         rate = RateMeter(clock(), pos.chars)
@@ -152,8 +152,9 @@ class Trainer:
         else:
             if pos.step == start_step and self.resumed_from is not None:
                 yield Note(f"the run already reached its {pos.total_steps} steps; raise --steps to train more")
-        if reason == "done" and budget is not None and self.pace is not None and (reached := budget.pace_reached(pos.step)):
-            self.group.on_main(lambda: self.pace.record(*reached))  # the next run of this plan trains as many steps
+        reached = budget.pace_reached(pos.step) if reason == "done" and budget is not None else None
+        if reached and self.pace is not None:  # the next run of this plan trains the same schedule
+            self.group.on_main(lambda: self.pace.record(*reached))
         self.saves.mark_ended(reason)
         yield Finished(pos.step, reason, pos.best_val_loss, self.run_dir / runs.LATEST)
 

@@ -10,8 +10,9 @@ and is kept in its place.
 The same recipe is not yet the same model: a budget re-aimed at the speed of each run ends a few steps
 sooner or later, the learning-rate schedule differs in every step, and the models end apart by about what
 two seeds do (python-code at 2.5 minutes: 4,211 to 4,279 steps, 0.027 nats). So a kept plan also keeps
-the steps its last run reached in its budget (its Pace), and the next run trains that many while they end
-within the budget at the speed it measures (chargen.train.budget): the same command, the same model.
+the schedule its last run trained in its budget (its Pace: the step counts it aimed at, from the step each
+was set), and the next run trains that schedule again while it ends within the budget at the speed it
+measures (chargen.train.budget): the same command, the same model.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Measurements:
         self.probe: dict[str, float] = {}  # this plan's own probe of the reference model
         self.made = time.strftime("%Y-%m-%d %H:%M:%S")  # when the speeds planned from were measured
         self.note = ""  # what the log says of a kept plan used
-        self.steps: int | None = None  # the steps the kept plan's last run reached in its budget
+        self.schedule: list[tuple[int, int]] | None = None  # what the kept plan's last run trained
         self.pause_s: float | None = None  # and the seconds each of its evaluations took
 
     def reference(self, fresh: dict[str, float]) -> dict[str, float]:
@@ -69,9 +70,9 @@ class Measurements:
         self.probe = dict(fresh)
         if old and old.keys() == fresh.keys() and all(1 / SAME_MACHINE < fresh[p] / old[p] < SAME_MACHINE for p in fresh):
             self.speeds, self.made = dict(kept["speeds"]), str(kept.get("made", "an earlier run"))
-            steps, pause_s = kept.get("steps"), kept.get("pause_s")
-            if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0:
-                self.steps = steps
+            schedule, pause_s = valid_schedule(kept.get("schedule")), kept.get("pause_s")
+            if schedule:
+                self.schedule = schedule
                 self.pause_s = float(pause_s) if isinstance(pause_s, (int, float)) and pause_s >= 0 else None
             first = min(fresh)
             self.note = (f"planned from this machine's measurements of {self.made} for this text and budget "
@@ -92,13 +93,13 @@ class Measurements:
         plans = self._read()
         plans.pop(self.key, None)
         plans[self.key] = {"made": self.made, "speeds": self.speeds, "last_probe": self.probe}
-        if self.steps is not None:  # a plan measured afresh may choose another recipe: it keeps no steps
-            plans[self.key].update(steps=self.steps, pause_s=self.pause_s)
+        if self.schedule:  # a plan measured afresh may choose another recipe: it keeps no schedule
+            plans[self.key].update(schedule=self.schedule, pause_s=self.pause_s)
         _write(self.path, plans)
 
     def pace(self) -> Pace:
-        """The steps this plan's run is to train (those of its last run, if any) and where it records its own."""
-        return Pace(self.key, str(self.path), self.steps, self.pause_s)
+        """The schedule this plan's run is to train (its last run's, if any) and where it records its own."""
+        return Pace(self.key, str(self.path), self.schedule, self.pause_s)
 
     def _read(self) -> dict:
         return _read(self.path)
@@ -106,20 +107,36 @@ class Measurements:
 
 @dataclass(frozen=True)
 class Pace:
-    """The steps the last run of a plan reached in its time budget on this machine, None before one has."""
+    """The schedule the last run of a plan trained in its time budget on this machine: (step, total steps)
+    for each count it aimed at, from the step it was set; None before one has."""
 
     key: str
     path: str  # the plans file
-    steps: int | None
+    schedule: list[tuple[int, int]] | None
     pause_s: float | None = None  # the seconds an evaluation and save took in that run
 
-    def record(self, steps: int, pause_s: float | None) -> None:
-        """Keep `steps` as this plan's, after a run that spent its budget and ended its schedule there."""
+    def record(self, schedule: list[tuple[int, int]], pause_s: float | None) -> None:
+        """Keep `schedule` as this plan's, after a run that spent its budget and ended its schedule there."""
         path = Path(self.path)
         plans = _read(path)
         if isinstance(plans.get(self.key), dict):  # a plan since dropped (KEEP) is not brought back
-            plans[self.key].update(steps=steps, pause_s=pause_s)
+            plans[self.key].update(schedule=[list(change) for change in schedule], pause_s=pause_s)
             _write(path, plans)
+
+
+def valid_schedule(value) -> list[tuple[int, int]] | None:
+    """A schedule as this code writes it ([[step, total], ...], steps rising), or None."""
+    if not (isinstance(value, list) and value):
+        return None
+    pairs = []
+    for change in value:
+        if not (isinstance(change, list) and len(change) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in change)):
+            return None
+        pairs.append((change[0], change[1]))
+    if any(b[0] <= a[0] for a, b in zip(pairs, pairs[1:])):
+        return None
+    return pairs
 
 
 def _read(path: Path) -> dict:
