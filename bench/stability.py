@@ -39,7 +39,8 @@ def kept_plan(cache: Path) -> dict:
     except FileNotFoundError:  # before the first run
         return {}
     plan = list(plans.values())[-1]  # the one written last
-    return {"plan_made": plan["made"], "probe": plan["last_probe"], "pace_steps": plan.get("steps")}
+    schedule = plan.get("schedule")
+    return {"plan_made": plan["made"], "probe": plan["last_probe"], "pace_steps": schedule[-1][1] if schedule else None}
 
 
 def series(corpus: Path, minutes: float, seed: str, runs: int) -> dict:
@@ -57,7 +58,7 @@ def series(corpus: Path, minutes: float, seed: str, runs: int) -> dict:
                          "best_val_loss": r["best_val_loss"], "wall_s": r["wall_s"], "probe": r["probe"],
                          "plan": "measured" if i == 0 or r["plan_made"] != done[-1]["plan_made"] else "kept",
                          "plan_made": r["plan_made"], "model": r["model"], "train": r["train"],
-                         # the last run's steps: trained again (kept), or re-aimed from this run's speed
+                         # the last run's schedule: trained again (kept), or let go for this run's speed
                          "pace": "none" if pace is None else "kept" if r["steps"] == pace else "re-aimed"})
             print(f"run {i + 1}: {done[-1]['recipe']}, {r['steps']:,} steps, trained {trained:.0f} s "
                   f"({done[-1]['budget_used']:.1%} of the budget), val {r['final_val_loss']:.4f}, "
