@@ -284,8 +284,9 @@ def stability_tables(records: list[dict]) -> list[Table]:
                        *STAMP_HEADER], series),
             table("Each run: the recipe it chose, whether it measured the machine afresh or planned from the speeds "
                   "kept by the first run, its own speed probe of the reference model, and what it made of the time: "
-                  "its steps, and whether they were the last run's kept (a run before the pace was kept shows —):",
-                  ["command", "run", "recipe", "plan", "probe, fp32 chars/s", "steps", "last run's steps",
+                  "its steps, and whether it trained the last run's schedule again (kept) or let it go for its own speed "
+                  "(re-aimed; a run from before schedules were kept shows —):",
+                  ["command", "run", "recipe", "plan", "probe, fp32 chars/s", "steps", "last run's schedule",
                    "trained", "final val nats/char", *STAMP_HEADER], runs)]
 
 

@@ -32,8 +32,8 @@ def corpus_path(name: str) -> Path:
 
 
 def kept_plan(cache: Path) -> dict:
-    """The plan the series' last run kept: when its speeds were measured, that run's own probe, and the
-    steps it leaves for the next run (chargen.train.plans.Pace)."""
+    """The plan the series' last run kept: when its speeds were measured, that run's own probe, and where the
+    schedule it leaves for the next run ends (chargen.train.plans.Pace)."""
     try:
         plans = json.loads((cache / FILE).read_text())
     except FileNotFoundError:  # before the first run

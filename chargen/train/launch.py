@@ -40,7 +40,7 @@ class Setup:
     notes: list[str]
     init_weights: dict[str, Any] | None = None  # the parent model's weights, fine-tuning
     lineage: dict[str, Any] | None = None  # the parent model's record, fine-tuning
-    pace: Pace | None = None  # a time budget's steps, from this machine's last run of the same plan
+    pace: Pace | None = None  # the schedule this machine's last run of the same plan trained
 
 
 def trainer_for(request: RunRequest, *, progress=None, group: Single | None = None,

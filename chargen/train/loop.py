@@ -61,7 +61,7 @@ class Trainer:
                  init_weights: dict[str, torch.Tensor] | None = None, parent: dict[str, Any] | None = None,
                  preview: Preview | None = None, pace: Pace | None = None) -> None:
         self.run_dir, self.corpus, self.model_config, self.cfg = run_dir, corpus, model_config, cfg
-        self.pace = pace  # a time budget's steps, kept from this machine's last run of the same plan
+        self.pace = pace  # the schedule this machine's last run of the same plan trained, and where to keep this one's
         self.parent = parent  # the model a fine-tuned run started from (chargen.train.finetune)
         self.preview = preview
         self.group = group = group or Single()

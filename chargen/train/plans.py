@@ -61,7 +61,7 @@ class Measurements:
     def reference(self, fresh: dict[str, float]) -> dict[str, float]:
         """The reference model's speeds to plan from ({precision: chars/s}): `fresh`, or the kept plan's
         when every one of `fresh` is within a factor SAME_MACHINE of it (and then all the kept plan's speeds)."""
-        kept = self._read().get(self.key)
+        kept = _read(self.path).get(self.key)
         if not (isinstance(kept, dict) and isinstance(kept.get("speeds"), dict)
                 and all(isinstance(s, (int, float)) and s > 0 for s in kept["speeds"].values())):
             kept = None  # none, or not one this code wrote: measured afresh
@@ -90,7 +90,7 @@ class Measurements:
 
     def keep(self) -> None:
         """Keep this plan's speeds for the next plan of the same task (a cache: failing to write is no error)."""
-        plans = self._read()
+        plans = _read(self.path)
         plans.pop(self.key, None)
         plans[self.key] = {"made": self.made, "speeds": self.speeds, "last_probe": self.probe}
         if self.schedule:  # a plan measured afresh may choose another recipe: it keeps no schedule
@@ -100,9 +100,6 @@ class Measurements:
     def pace(self) -> Pace:
         """The schedule this plan's run is to train (its last run's, if any) and where it records its own."""
         return Pace(self.key, str(self.path), self.schedule, self.pause_s)
-
-    def _read(self) -> dict:
-        return _read(self.path)
 
 
 @dataclass(frozen=True)

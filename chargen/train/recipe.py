@@ -103,7 +103,7 @@ class Recipe:
     why: str  # one line for the log
     size: tuple[int, int] = REFERENCE  # (layers, width) chosen
     stops_early: bool = False  # the run stops after MAX_PASSES (train["epochs"]) over a text too small for the budget
-    pace: Pace | None = None  # the steps this plan's last run here reached (chargen.train.plans)
+    pace: Pace | None = None  # the schedule this plan's last run here trained (chargen.train.plans)
 
 
 @dataclass(frozen=True)
