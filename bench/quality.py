@@ -105,18 +105,21 @@ def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[s
     model, train = default["model"], default["train"]
     width, layers, streams = model["hidden_size"], model["layers"], train["batch_size"]
     recipe = recipe_options(default)
+    # A run given its model or dropout never stops early by itself: where the default stopped after its
+    # passes, so do the alternatives, or they compare a text learned by heart with one that was not.
+    cap = [f"--epochs={train['epochs']:g}"] if train.get("epochs") else []
     named = {
-        "narrower": [f"--hidden-size={w}" for w in WIDTHS if w < width][-1:],
-        "wider": [f"--hidden-size={w}" for w in WIDTHS if w > width][:1],
-        "more-dropout": [f"--dropout={min(model['dropout'] + 0.1, 0.5):g}"],
-        "less-dropout": [f"--dropout={model['dropout'] - 0.1:g}"] if model["dropout"] > 0 else [],
-        "half-lr": [f"--lr={train['lr'] / 2:g}"],
+        "narrower": [f"--hidden-size={max(w for w in WIDTHS if w < width)}", *cap] if width > WIDTHS[0] else [],
+        "wider": [f"--hidden-size={min(w for w in WIDTHS if w > width)}", *cap] if width < WIDTHS[-1] else [],
+        "more-dropout": [f"--dropout={min(model['dropout'] + 0.1, 0.5):g}", *cap],
+        "less-dropout": [f"--dropout={model['dropout'] - 0.1:g}", *cap] if model["dropout"] > 0 else [],
+        "half-lr": [f"--lr={train['lr'] / 2:g}", *cap],
         # A depth at the default's width (given alone, --layers would take the recipe's reference width).
-        "deeper": [f"--layers={layers + 1}", f"--hidden-size={width}"],
-        "shallower": [f"--layers={layers - 1}", f"--hidden-size={width}"] if layers > 1 else [],
+        "deeper": [f"--layers={layers + 1}", f"--hidden-size={width}", *cap],
+        "shallower": [f"--layers={layers - 1}", f"--hidden-size={width}", *cap] if layers > 1 else [],
         # The recipe times the streams given and sets the learning rate to suit them.
-        "more-streams": [f"--batch-size={streams * 2}"],
-        "fewer-streams": [f"--batch-size={streams // 2}"] if streams > 1 else [],
+        "more-streams": [f"--batch-size={streams * 2}", *cap],
+        "fewer-streams": [f"--batch-size={streams // 2}", *cap] if streams > 1 else [],
         # AWD-LSTM's regularisers (chargen.model.regularisation) and longer windows, each added to the default's
         # recipe as it chose it: left to plan again, a run can pick another width, and the cell compares two recipes.
         "weight-drop": ["--weight-drop=0.2", *recipe],
@@ -157,11 +160,15 @@ def table(results: list[dict], stamps: dict[str, Callable[[dict], str]] | None =
         kind = r.get("kind") or "option"
         if "minutes" not in r or kind == "option":  # runs with options of their own are not the recipe's
             continue
-        cell = cells.setdefault((r["corpus"], r["minutes"]), {"grid": []})
+        cell = cells.setdefault((r["corpus"], r["minutes"]), {"grid": [], "defaults": [], "pinned": {}})
         if kind == "grid":
             cell["grid"].append(r)
+            # The recipe a grid run was given with its one change: the default run it followed.
+            cell["pinned"][id(r)] = recipe_options(cell["default"]) if "default" in cell else []
         else:
             cell[kind] = r  # the latest of each kind wins
+            if kind == "default":
+                cell["defaults"].append(r)
     lines = ["| corpus | budget | default: val nats (bpc) | steps | chosen recipe | best of the grid | "
              "default − best | before this change | measured at |" + "".join(f" {name} |" for name in stamps),
              "|---|---|---|---|---|---|---|---|---|" + "---|" * len(stamps)]
@@ -170,10 +177,20 @@ def table(results: list[dict], stamps: dict[str, Callable[[dict], str]] | None =
         if d is None:
             continue
         loss = d["final_val_loss"]
-        same_code = [r for r in cell["grid"] if r.get("commit") == d.get("commit")]  # the default's alternatives
-        best = min(same_code, key=lambda r: r["final_val_loss"], default=None)
-        changed = [o for o in best["extra"] if o not in recipe_options(d)] if best else []  # not the pinned recipe
-        best_text = f"{best['final_val_loss']:.4f} ({' '.join(changed)})" if best else "—"
+        # The default's own alternatives; where its code has none yet, the best that earlier code found in this
+        # cell (an alternative or an earlier default), named by its commit, so a default that fell behind a
+        # recipe once measured here shows it.
+        same_code = [r for r in cell["grid"] if r.get("commit") == d.get("commit")]
+        earlier = [r for r in cell["grid"] + cell["defaults"] if r.get("commit") != d.get("commit")]
+        best = min(same_code or earlier, key=lambda r: r["final_val_loss"], default=None)
+        if best is None:
+            best_text = "—"
+        elif best.get("kind") == "default":
+            best_text = f"{best['final_val_loss']:.4f} (the default at {best.get('commit', 'earlier')})"
+        else:
+            changed = [o for o in best["extra"] if o not in cell["pinned"][id(best)]]  # not the pinned recipe
+            at = "" if same_code else f", at {best.get('commit', 'earlier')}"
+            best_text = f"{best['final_val_loss']:.4f} ({' '.join(changed)}{at})"
         gap = f"{loss - min(loss, best['final_val_loss']):+.4f}" if best else "—"
         before = cell.get("baseline")
         before_text = f"{before['final_val_loss']:.4f}" if before else "—"

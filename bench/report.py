@@ -113,7 +113,8 @@ def quality_tables(records: list[dict]) -> list[Table]:
              for n, r in ((n, records[n]) for n in sorted(range(len(records)), key=key))]
     return [
         ("Defaults: per corpus and budget, the latest default run beside the best alternative of its grid measured "
-         "with the same code, and the latest baseline (what `python -m bench.quality --table` prints); "
+         "with the same code (where that code has no grid in the cell yet, the best that earlier code measured there, "
+         "an alternative or a default, with its commit), and the latest baseline (what `python -m bench.quality --table` prints); "
          "the machine and the date are the default run's.", curated),
         table("Every run, by corpus and budget; # is the record's place in the results file, the later of two "
               "alike the newer. Baseline rows were measured with an older checkout of chargen, the one their commit "

@@ -171,3 +171,34 @@ def test_check_fails_on_a_stale_page_naming_the_command_that_rewrites_it(tmp_pat
     assert report.main([], results, doc) == 0 and report.main(["--check"], results, doc) == 0
     write_results(results, {"distributed": RECORDS["distributed"] * 2})
     assert report.main(["--check"], results, doc) == 1
+
+
+def test_the_defaults_table_names_earlier_codes_best_where_the_defaults_code_has_no_grid():
+    from bench import quality
+
+    pinned = quality.recipe_options(quality_run())
+    earlier = [quality_run(commit="0ld0000"),
+               quality_run(kind="grid", commit="0ld0000", extra=["--input-dropout=0.1", *pinned], final_val_loss=1.2),
+               quality_run(kind="grid", commit="0ld0000", extra=["--hidden-size=384"], final_val_loss=1.25)]
+    row = quality.table([*earlier, quality_run(commit="abc1234", final_val_loss=1.21)]).splitlines()[-1]
+    assert "| 1.2000 (--input-dropout=0.1, at 0ld0000) | +0.0100 |" in row  # the pinned recipe left out
+
+    better_before = [*earlier, quality_run(commit="0ld0001", final_val_loss=1.19)]
+    row = quality.table([*better_before, quality_run(commit="abc1234", final_val_loss=1.21)]).splitlines()[-1]
+    assert "| 1.1900 (the default at 0ld0001) | +0.0200 |" in row  # a regression shows against the old default
+
+    same_code = quality_run(kind="grid", commit="abc1234", extra=["--dropout=0"], final_val_loss=1.3)
+    row = quality.table([*earlier, quality_run(commit="abc1234", final_val_loss=1.21), same_code]).splitlines()[-1]
+    assert "| 1.3000 (--dropout=0) | +0.0000 |" in row  # the default's own grid, once it has one
+
+
+def test_a_grid_keeps_the_passes_a_default_stopped_after_and_none_where_it_ran_its_budget():
+    from bench.quality import grid
+
+    capped = quality_run(train={**TRAIN, "epochs": 10.0})
+    alternatives = grid(capped, 4)
+    assert alternatives == [["--hidden-size=192", "--epochs=10"], ["--hidden-size=384", "--epochs=10"],
+                            ["--dropout=0.2", "--epochs=10"], ["--dropout=0", "--epochs=10"]]
+    assert grid(quality_run(), 2) == [["--hidden-size=192"], ["--hidden-size=384"]]
+    narrowest = quality_run(model={**MODEL, "hidden_size": 128})
+    assert grid(narrowest, 1, ["narrower", "wider"]) == [["--hidden-size=192"]]
