@@ -105,28 +105,31 @@ def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[s
     model, train = default["model"], default["train"]
     width, layers, streams = model["hidden_size"], model["layers"], train["batch_size"]
     recipe = recipe_options(default)
+    changed = {  # one choice each, the rest left to the recipe
+        "narrower": [f"--hidden-size={max(w for w in WIDTHS if w < width)}"] if width > WIDTHS[0] else [],
+        "wider": [f"--hidden-size={min(w for w in WIDTHS if w > width)}"] if width < WIDTHS[-1] else [],
+        "more-dropout": [f"--dropout={min(model['dropout'] + 0.1, 0.5):g}"],
+        "less-dropout": [f"--dropout={model['dropout'] - 0.1:g}"] if model["dropout"] > 0 else [],
+        "half-lr": [f"--lr={train['lr'] / 2:g}"],
+        # A depth at the default's width (given alone, --layers would take the recipe's reference width).
+        "deeper": [f"--layers={layers + 1}", f"--hidden-size={width}"],
+        "shallower": [f"--layers={layers - 1}", f"--hidden-size={width}"] if layers > 1 else [],
+        # The recipe times the streams given and sets the learning rate to suit them.
+        "more-streams": [f"--batch-size={streams * 2}"],
+        "fewer-streams": [f"--batch-size={streams // 2}"] if streams > 1 else [],
+    }
     # A run given its model or dropout never stops early by itself: where the default stopped after its
     # passes, so do the alternatives, or they compare a text learned by heart with one that was not.
     cap = [f"--epochs={train['epochs']:g}"] if train.get("epochs") else []
-    named = {
-        "narrower": [f"--hidden-size={max(w for w in WIDTHS if w < width)}", *cap] if width > WIDTHS[0] else [],
-        "wider": [f"--hidden-size={min(w for w in WIDTHS if w > width)}", *cap] if width < WIDTHS[-1] else [],
-        "more-dropout": [f"--dropout={min(model['dropout'] + 0.1, 0.5):g}", *cap],
-        "less-dropout": [f"--dropout={model['dropout'] - 0.1:g}", *cap] if model["dropout"] > 0 else [],
-        "half-lr": [f"--lr={train['lr'] / 2:g}", *cap],
-        # A depth at the default's width (given alone, --layers would take the recipe's reference width).
-        "deeper": [f"--layers={layers + 1}", f"--hidden-size={width}", *cap],
-        "shallower": [f"--layers={layers - 1}", f"--hidden-size={width}", *cap] if layers > 1 else [],
-        # The recipe times the streams given and sets the learning rate to suit them.
-        "more-streams": [f"--batch-size={streams * 2}", *cap],
-        "fewer-streams": [f"--batch-size={streams // 2}", *cap] if streams > 1 else [],
+    named = {name: [*options, *cap] if options else [] for name, options in changed.items()}
+    named.update({
         # AWD-LSTM's regularisers (chargen.model.regularisation) and longer windows, each added to the default's
         # recipe as it chose it: left to plan again, a run can pick another width, and the cell compares two recipes.
         "weight-drop": ["--weight-drop=0.2", *recipe],
         "locked-dropout": ["--locked-dropout", *recipe] if model["dropout"] > 0 else [],
         "input-dropout": ["--input-dropout=0.1", *recipe],
         "longer-bptt": [f"--seq-len={train['seq_len'] * 2}", *recipe],
-    }
+    })
     chosen = only if only is not None else GRID_ORDER
     options = [named[name] for name in chosen if named[name]]
     return options if only is not None else options[:size]
