@@ -49,12 +49,17 @@ def test_wider_models_get_lower_learning_rates_and_short_budgets_high_ones():
     assert choose(10).train["lr"] == round(4e-3 * 256 / 384, 6)  # 7.1M characters read
 
 
-def test_more_passes_over_the_text_bring_more_dropout():
+def test_more_passes_and_more_weights_per_character_bring_more_dropout():
+    # Exposure: passes x recurrent weights per character of training text (a 2x256 has 0.85 per tinyshakespeare character).
     assert choose(10, train_chars=20_000_000).model["dropout"] == 0.0  # a fraction of one pass
-    assert choose(5, train_chars=2_000_000).model["dropout"] == 0.0  # 3.4 passes
-    assert choose(10).model["dropout"] == 0.1  # 7.1 passes
-    assert choose(10, train_chars=110_000).model["dropout"] == 0.2  # stops after 10 of its 124 passes
-    assert choose(10, train_chars=110_000, fixed={"hidden_size": 256}).model["dropout"] == 0.3  # reads all 124
+    assert choose(5, train_chars=2_000_000).model["dropout"] == 0.0  # 3.4 passes x 0.43
+    assert choose(2.5).model["dropout"] == 0.0  # 3.4 passes x 0.85
+    assert choose(5).model["dropout"] == 0.1  # 6.8 passes x 0.85: 5.8
+    assert choose(10).model["dropout"] == 0.2  # 7.0 passes x 1.9 (a 2x384): 13.1
+    assert choose(30).model["dropout"] == 0.3  # stops after 10 passes x 3.3 (a 2x512)
+    # The same 10 passes over tinyshakespeare: the narrow model is held back less than the wide one.
+    assert choose(30, fixed={"hidden_size": 256}, max_passes=10.0).model["dropout"] == 0.1
+    assert choose(10, train_chars=110_000).model["dropout"] == 0.3  # stops after 10 of its 124 passes x 7.7
 
 
 def test_a_validation_text_unlike_the_training_text_gets_dropout_even_in_one_pass():
@@ -63,7 +68,7 @@ def test_a_validation_text_unlike_the_training_text_gets_dropout_even_in_one_pas
         "+0.32 nats/char for a bigram model)" in shifted.why
     assert choose(10, train_chars=20_000_000, val_shift=0.1).model["dropout"] == 0.0  # as like as prose is
     many_passes = choose(10, train_chars=110_000, val_shift=0.32)
-    assert many_passes.model["dropout"] == 0.2 and "unlike" not in many_passes.why  # the passes ask for more
+    assert many_passes.model["dropout"] == 0.3 and "unlike" not in many_passes.why  # the passes ask for more
 
 
 def test_evaluations_take_a_small_share_of_the_budget_however_large_the_validation_text():
@@ -106,8 +111,9 @@ def test_bf16_only_when_clearly_faster():
 
 
 def test_the_users_epochs_with_minutes_plan_for_the_passes_the_run_will_make():
-    capped = choose(5, train_chars=110_000, max_passes=2.0)  # 62 passes of time, the user's 2 passes first
+    capped = choose(5, train_chars=400_000, max_passes=2.0)  # 17 passes of time, the user's 2 passes first
     assert capped.model["dropout"] == 0.0 and "epochs" not in capped.train
+    assert choose(5, train_chars=400_000).model["dropout"] == 0.2  # all the passes it can use: 10
 
 
 def test_a_small_text_read_past_the_passes_it_can_use_stops_early():
@@ -115,7 +121,7 @@ def test_a_small_text_read_past_the_passes_it_can_use_stops_early():
     # A cap on passes, not a shorter budget: a machine slower than its probe still makes all ten.
     assert small.train["epochs"] == recipe.MAX_PASSES and "minutes" not in small.train
     assert "training stops after 10 passes (about 0.8 of the 5 minutes)" in small.why
-    assert small.model["dropout"] == 0.2 and "62.2 passes" in small.why
+    assert small.model["dropout"] == 0.3 and "62.2 passes" in small.why
     assert "epochs" not in choose(10).train  # 7.1 passes: the whole budget
     assert "epochs" not in choose(5, train_chars=110_000, fixed={"dropout": 0.5}).train  # the user's regulariser
     assert "epochs" not in choose(5, train_chars=110_000, fixed={"hidden_size": 64}).train
@@ -134,7 +140,8 @@ def test_the_log_says_when_the_width_was_near_a_threshold():
     far = recipe.choose(10, {"fp32": 30_000}, task, measure=lambda layers, width: 2 * need)
     assert "near a threshold" not in far.why  # 11 passes, but capped at 10: no pass count near a threshold either
     near_passes = recipe.choose(10, {"fp32": 30_000}, task, measure=lambda layers, width: 1.3 * need)
-    assert "passes over the training text; near a threshold: from 10 passes the dropout is higher" in near_passes.why
+    assert ("passes over the training text; near a threshold: from 12 passes x recurrent weights per character "
+            "(here 13.") in near_passes.why
 
 
 def test_the_rules_import_without_torch():

@@ -12,9 +12,11 @@ hardware has it, bf16). Measured across corpora (docs/benchmarks.md; python -m b
   whose output layer costs time like the rest of the model (it is counted in the speed, not in what
   must be fed: it learns which characters follow, the recurrent weights learn the context).
 - Learning rate. High for short budgets, lower for wider models.
-- Dropout. The more passes over the text the run makes, the more of it, so that a model that
-  reads a small text many times does not learn it by heart; and some even in one pass where the
-  validation text is unlike the training text (chargen.data.shift), which dropout helps a model across.
+- Dropout. The more the run presses its model to learn the text by heart, the more of it: the passes
+  it makes times the recurrent weights the model has per character of text (DROPOUT_EXPOSURE), so
+  that a wide model is held back sooner than a narrow one on the same text; and some even in one pass
+  where the validation text is unlike the training text (chargen.data.shift), which dropout helps a
+  model across.
 - Passes. Past MAX_PASSES, even with dropout, a small text is learned by heart and more time only
   makes the text worse, so the run stops there, early.
 - Batch. On a CPU, 32 streams of 64 characters. A GPU reads far faster with more streams (a
@@ -72,7 +74,12 @@ MIN_EVAL_CHARS = 100_000  # and never less than about this: tinyshakespeare's wh
 # 1.6414); stopped at 10 it ended at 1.6213, and 5 minutes at 1.6168. (Before the output bias started
 # at the character frequencies, learning was slower and the best came after 16-17 passes.)
 MAX_PASSES = 10.0
-DROPOUT_PASSES = (5.0, 10.0, 25.0)  # dropout 0.1, 0.2, 0.3 from this many passes
+# Dropout 0.1, 0.2, 0.3 from this exposure: passes over the training text times recurrent weights per character
+# of it. On tinyshakespeare, all at the 10-pass cap (python -m bench.quality, f21a3d6), a 2x256 (0.85 weights per
+# character: exposure 8.5) did best with 0.1 (1.4374 against 1.4496 with 0.2), a 2x384 (1.9: 19) with 0.2
+# (1.4286 against 1.4327 with 0.1) and a 2x512 (3.3: 33) with 0.3 (1.4198 against 1.4363 with 0.2, acfd2bc);
+# by passes alone, all three had 0.2. Verse (7.7: 77) was level at 0.2 and 0.3 (1.6199, 1.6211), worse at 0.4.
+DROPOUT_EXPOSURE = (5.0, 12.0, 25.0)
 MAX_ITEM_BATCH_SHARE = 0.25  # line mode: a step reads at most this share of the training items
 # A validation text this many nats per character harder than the training text's end for a bigram model
 # (chargen.data.shift) gets SHIFT_DROPOUT however few the passes. python-code's (+0.32) gained 0.041 nats at
@@ -254,7 +261,8 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     layers, width, speed, how = _model(minutes * 60, speeds[precision], task, measure)
     chosen_size = task.parent is None and "layers" not in task.fixed and "hidden_size" not in task.fixed
     reading = _reading(minutes * 60, speed, task, chosen_size)
-    dropout, shifted = _dropout(reading, task)
+    exposed = exposure(reading, task, layers, width)
+    dropout, shifted = _dropout(exposed, task)
     model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width, "dropout": dropout}
     train = {**_optimizer(task, reading.chars, width, batch), "precision": precision}
     if reading.stops_early:
@@ -270,7 +278,7 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     train.update(_evaluations(task, reading, steps=max(1, reading.chars / chars_per_step)))
     job = train["batch_size"]
     train["batch_size"] = max(1, round(job / task.world))
-    why = _why(minutes, speeds, task, how, reading, model, train, job, shifted)
+    why = _why(minutes, speeds, task, how, reading, model, train, job, shifted, exposed)
     return Recipe({k: v for k, v in model.items() if k not in task.fixed}, train, why, (layers, width),
                   reading.stops_early)
 
@@ -305,11 +313,16 @@ def _reading(seconds: float, speed: float, task: Task, chosen_size: bool) -> Rea
     return Reading(speed, readable, passes, True, readable * MAX_PASSES / passes, seconds * MAX_PASSES / passes)
 
 
-def _dropout(reading: Reading, task: Task) -> tuple[float, bool]:
+def exposure(reading: Reading, task: Task, layers: int, width: int) -> float:
+    """The passes the run will make times the model's recurrent weights per character of training text."""
+    train_chars = max(task.train_chars, 1)
+    return reading.chars / train_chars * recurrent_weights(task, layers, width) / train_chars
+
+
+def _dropout(exposed: float, task: Task) -> tuple[float, bool]:
     """(dropout, whether it is there for a validation text unlike the training text)."""
-    read_passes = reading.chars / max(task.train_chars, 1)  # the passes the run will make
-    dropout = (0.3 if read_passes >= DROPOUT_PASSES[2] else 0.2 if read_passes >= DROPOUT_PASSES[1]
-               else 0.1 if read_passes >= DROPOUT_PASSES[0] else 0.0)
+    dropout = (0.3 if exposed >= DROPOUT_EXPOSURE[2] else 0.2 if exposed >= DROPOUT_EXPOSURE[1]
+               else 0.1 if exposed >= DROPOUT_EXPOSURE[0] else 0.0)
     shifted = task.val_shift >= SHIFT_FOR_DROPOUT and dropout < SHIFT_DROPOUT
     return (SHIFT_DROPOUT if shifted else dropout), shifted
 
@@ -342,7 +355,7 @@ def _evaluations(task: Task, reading: Reading, steps: float) -> dict:
 
 
 def _why(minutes: float, speeds: dict[str, float], task: Task, how: str, reading: Reading, model: dict,
-         train: dict, job: int, shifted: bool) -> str:
+         train: dict, job: int, shifted: bool, exposed: float) -> str:
     """The one line for the log: what the budget reads, and what was chosen for it."""
     if train["precision"] == "bf16" and "fp32" in speeds:
         arithmetic = f"bf16 autocast ({speeds['bf16'] / speeds['fp32']:.1f}x the fp32 speed)"
@@ -352,11 +365,11 @@ def _why(minutes: float, speeds: dict[str, float], task: Task, how: str, reading
     shape = f"{job} items{shares}" if task.item_chars else f"{job}{shares} x {train['seq_len']}"
     unlike = (f" (the validation text is unlike the training text: {task.val_shift:+.2f} nats/char for a bigram "
               "model)") if shifted else ""
-    read_passes = reading.chars / max(task.train_chars, 1)
-    near = [t for t in DROPOUT_PASSES if abs(read_passes / t - 1) < PROBE_SPREAD]
-    if "dropout" in task.fixed or reading.stops_early:  # the dropout is the user's, or set by the cap
+    near = [t for t in DROPOUT_EXPOSURE if abs(exposed / t - 1) < PROBE_SPREAD]
+    if "dropout" in task.fixed or reading.stops_early:  # the dropout is the user's, or the model's at the cap
         near = []
-    near_text = f"; near a threshold: from {near[0]:g} passes the dropout is higher" if near else ""
+    near_text = (f"; near a threshold: from {near[0]:g} passes x recurrent weights per character (here "
+                 f"{exposed:.1f}) the dropout is higher") if near else ""
     why = (f"{minutes:g} minutes at {reading.speed:,.0f} chars/s in {arithmetic} is about "
            f"{reading.readable / 1e6:,.1f}M characters ({reading.passes:,.1f} passes over the training text{near_text}): "
            f"{how}, {task.cell} {model['layers']}x{model['hidden_size']}, dropout {model['dropout']:g}{unlike}, "
