@@ -16,8 +16,9 @@ checkpoint over all of it afterwards, outside the timed budget). The
 corpora are built by bench/corpora.py. With --suite, each default run is followed by its grid: the
 same budget with one choice of the recipe changed (a narrower and a wider model, more and less
 dropout, half the learning rate, a layer more and one fewer, twice and half the streams; then AWD-LSTM's
-weight-drop, locked dropout and input dropout, and windows twice as long, each on the default's recipe as
-it chose it (width, depth, dropout, streams, rate, arithmetic and passes given explicitly); --grid takes the first N,
+weight-drop, locked dropout and input dropout, windows twice as long, and the recipe's weight decay taken away
+(or 0.1 given where it has none), each on the default's recipe as it chose it (width, depth, dropout, streams,
+rate, arithmetic, weight decay and passes given explicitly); --grid takes the first N,
 --grid-only names them), so the table shows how far the default is from the best found. Wall time
 includes start-up, the recipe's measurements and every evaluation. Results are appended to
 bench/results/quality.json (bench/common.py), docs/benchmarks.md made from them.
@@ -49,7 +50,7 @@ from chargen.units import bits
 BUDGETS = (2.5, 5.0, 10.0)
 WIDTHS = (128, 192, 256, 384, 512, 768)
 GRID_ORDER = ("narrower", "wider", "more-dropout", "less-dropout", "half-lr", "deeper", "shallower", "more-streams",
-              "fewer-streams", "weight-drop", "locked-dropout", "input-dropout", "longer-bptt")
+              "fewer-streams", "weight-drop", "locked-dropout", "input-dropout", "longer-bptt", "weight-decay")
 
 
 def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, chargen_root: Path | None = None) -> dict:
@@ -94,9 +95,10 @@ def recipe_options(r: dict) -> list[str]:
     where the recipe stopped it early, its passes (a run given its model never stops early by itself)."""
     model, train = r["model"], r["train"]
     passes = [f"--epochs={train['epochs']:g}"] if train.get("epochs") else []
+    decay = [f"--weight-decay={train['weight_decay']:g}"] if train.get("weight_decay") else []
     return [f"--hidden-size={model['hidden_size']}", f"--layers={model['layers']}", f"--dropout={model['dropout']:g}",
             f"--batch-size={train['batch_size']}", f"--lr={train['lr']:g}", f"--precision={train.get('precision', 'fp32')}",
-            *passes]
+            *decay, *passes]
 
 
 def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[str]]:
@@ -129,6 +131,9 @@ def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[s
         "locked-dropout": ["--locked-dropout", *recipe] if model["dropout"] > 0 else [],
         "input-dropout": ["--input-dropout=0.1", *recipe],
         "longer-bptt": [f"--seq-len={train['seq_len'] * 2}", *recipe],
+        # The recipe's weight decay taken away, or where it has none, AdamW's usual 0.1 given.
+        "weight-decay": [*(o for o in recipe if not o.startswith("--weight-decay=")),
+                         "--weight-decay=0" if train.get("weight_decay") else "--weight-decay=0.1"],
     })
     chosen = only if only is not None else GRID_ORDER
     options = [named[name] for name in chosen if named[name]]
@@ -148,6 +153,7 @@ def describe(r: dict) -> str:
     shape = f"{t['batch_size']} x {t['seq_len']}"
     return (f"{m['cell']} {m['layers']}x{m['hidden_size']}, dropout {m['dropout']:g}, batch {shape}, "
             f"lr {t['lr']:g}{', bf16' if t.get('precision') == 'bf16' else ''}"
+            + (f", weight decay {t['weight_decay']:g}" if t.get("weight_decay") else "")
             + (f", stopped after {t['minutes']:.1f} min" if t.get("minutes", r.get("minutes")) != r.get("minutes") else "")
             + (f", stops after {t['epochs']:g} passes" if t.get("epochs") and t.get("minutes") else "")
             + (f", evaluations read {t['eval_chars'] / 1e3:.0f}K" if t.get("eval_chars") else ""))

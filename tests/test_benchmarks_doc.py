@@ -202,3 +202,14 @@ def test_a_grid_keeps_the_passes_a_default_stopped_after_and_none_where_it_ran_i
     assert grid(quality_run(), 2) == [["--hidden-size=192"], ["--hidden-size=384"]]
     narrowest = quality_run(model={**MODEL, "hidden_size": 128})
     assert grid(narrowest, 1, ["narrower", "wider"]) == [["--hidden-size=192"]]
+
+
+def test_the_weight_decay_alternative_takes_the_recipes_decay_away_or_gives_one_where_it_has_none():
+    from bench.quality import grid, recipe_options
+
+    decayed = quality_run(train={**TRAIN, "weight_decay": 0.1})
+    assert "--weight-decay=0.1" in recipe_options(decayed)
+    (without,) = grid(decayed, 0, ["weight-decay"])
+    assert without[-1] == "--weight-decay=0" and "--weight-decay=0.1" not in without
+    (given,) = grid(quality_run(), 0, ["weight-decay"])
+    assert given[-1] == "--weight-decay=0.1" and given[:-1] == recipe_options(quality_run())
