@@ -62,6 +62,14 @@ def test_more_passes_and_more_weights_per_character_bring_more_dropout():
     assert choose(10, train_chars=110_000).model["dropout"] == 0.3  # stops after 10 of its 124 passes x 7.7
 
 
+def test_weight_decay_where_the_dropout_is_highest_but_not_when_fine_tuning():
+    assert "weight_decay" not in choose(10).train  # exposure 13.1: dropout 0.2 and no decay
+    pressed = choose(30)  # stops after 10 passes x 3.3 (a 2x512)
+    assert pressed.train["weight_decay"] == recipe.WEIGHT_DECAY and "dropout 0.3, weight decay 0.1, batch" in pressed.why
+    parent = {"cell": "lstm", "layers": 2, "hidden_size": 512, "dropout": 0.3}
+    assert "weight_decay" not in choose(30, train_chars=110_000, parent=parent).train
+
+
 def test_a_validation_text_unlike_the_training_text_gets_dropout_even_in_one_pass():
     shifted = choose(10, train_chars=20_000_000, val_shift=0.32)
     assert shifted.model["dropout"] == 0.1 and "dropout 0.1 (the validation text is unlike the training text: " \

@@ -19,8 +19,8 @@ from chargen.train.request import RunRequest
 
 # What a time budget (--minutes, the default) chooses for this machine when the option is left out
 # (chargen.train.recipe); --batch-size on a GPU and in line mode, --warmup-steps when fine-tuning.
-BUDGET_CHOOSES = ("layers", "hidden_size", "dropout", "batch_size", "lr", "warmup_steps", "min_lr_ratio", "eval_every",
-                  "eval_chars", "precision")
+BUDGET_CHOOSES = ("layers", "hidden_size", "dropout", "batch_size", "lr", "weight_decay", "warmup_steps", "min_lr_ratio",
+                  "eval_every", "eval_chars", "precision")
 # train --help lists its options under these headings.
 SECTIONS = (
     ("Model options", ("cell", "layers", "hidden_size", "embed_dim", "dropout", "init", "init_from")),

@@ -16,7 +16,7 @@ hardware has it, bf16). Measured across corpora (docs/benchmarks.md; python -m b
   it makes times the recurrent weights the model has per character of text (DROPOUT_EXPOSURE), so
   that a wide model is held back sooner than a narrow one on the same text; and some even in one pass
   where the validation text is unlike the training text (chargen.data.shift), which dropout helps a
-  model across.
+  model across. Where the dropout is highest, weight decay on the matrices too (DECAY_EXPOSURE).
 - Passes. Past MAX_PASSES, even with dropout, a small text is learned by heart and more time only
   makes the text worse, so the run stops there, early.
 - Batch. On a CPU, 32 streams of 64 characters. A GPU reads far faster with more streams (a
@@ -80,6 +80,11 @@ MAX_PASSES = 10.0
 # (1.4286 against 1.4327 with 0.1) and a 2x512 (3.3: 33) with 0.3 (1.4198 against 1.4363 with 0.2, acfd2bc);
 # by passes alone, all three had 0.2. Verse (7.7: 77) was level at 0.2 and 0.3 (1.6199, 1.6211), worse at 0.4.
 DROPOUT_EXPOSURE = (5.0, 12.0, 25.0)
+# From this exposure AdamW also decays the matrices by WEIGHT_DECAY. On tinyshakespeare at 10 minutes (2x512,
+# dropout 0.3: exposure 33, a6c7ff7) 0.1 gave 1.4094 against 1.4200 without and 1.4393 with 0.5; measured
+# only where the dropout is 0.3, so only there.
+DECAY_EXPOSURE = DROPOUT_EXPOSURE[2]
+WEIGHT_DECAY = 0.1
 MAX_ITEM_BATCH_SHARE = 0.25  # line mode: a step reads at most this share of the training items
 # A validation text this many nats per character harder than the training text's end for a bigram model
 # (chargen.data.shift) gets SHIFT_DROPOUT however few the passes. python-code's (+0.32) gained 0.041 nats at
@@ -265,6 +270,8 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     dropout, shifted = _dropout(exposed, task)
     model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width, "dropout": dropout}
     train = {**_optimizer(task, reading.chars, width, batch), "precision": precision}
+    if exposed >= DECAY_EXPOSURE and task.parent is None:  # a fine-tuned model keeps its parent's weights close
+        train["weight_decay"] = WEIGHT_DECAY
     if reading.stops_early:
         # A cap on passes, not a shorter time: a machine slower than its probe trains for the whole budget.
         train["epochs"] = MAX_PASSES
@@ -370,9 +377,10 @@ def _why(minutes: float, speeds: dict[str, float], task: Task, how: str, reading
         near = []
     near_text = (f"; near a threshold: from {near[0]:g} passes x recurrent weights per character (here "
                  f"{exposed:.1f}) the dropout is higher") if near else ""
+    decay = f", weight decay {train['weight_decay']:g}" if train.get("weight_decay") else ""
     why = (f"{minutes:g} minutes at {reading.speed:,.0f} chars/s in {arithmetic} is about "
            f"{reading.readable / 1e6:,.1f}M characters ({reading.passes:,.1f} passes over the training text{near_text}): "
-           f"{how}, {task.cell} {model['layers']}x{model['hidden_size']}, dropout {model['dropout']:g}{unlike}, "
+           f"{how}, {task.cell} {model['layers']}x{model['hidden_size']}, dropout {model['dropout']:g}{unlike}{decay}, "
            f"batch {shape}, lr {train['lr']:g}, an evaluation every {train['eval_every']:,} steps")
     if "eval_chars" in train:
         why += f" reading {train['eval_chars']:,} of the {task.val_chars:,} validation characters"
