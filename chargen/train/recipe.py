@@ -6,8 +6,10 @@ speed is measured, not guessed (a few real training steps on the chosen device, 
 hardware has it, bf16). Measured across corpora (docs/benchmarks.md; python -m bench.quality --suite):
 
 - Width. The best model is the widest one the budget can feed: one that reads at least
-  CHARS_PER_WEIGHT characters per recurrent weight it has. On a 2-core CPU that is a 2x256 LSTM for
-  2.5 and 5 minutes and 2x384 for 10; a GPU feeds much wider ones. A text that is small next to the
+  CHARS_PER_WEIGHT characters per recurrent weight it has, or HELD_BACK_CHARS_PER_WEIGHT where the
+  run presses it hard enough to hold it back with the most dropout and weight decay. On a 2-core CPU
+  that is a 2x256 LSTM for 2.5 and 5 minutes and 2x384 for 10 (2x512 on tinyshakespeare); a GPU
+  feeds much wider ones. A text that is small next to the
   model (MAX_WEIGHTS_PER_CHAR) caps the width, and so does an alphabet of thousands of characters,
   whose output layer costs time like the rest of the model (it is counted in the speed, not in what
   must be fed: it learns which characters follow, the recurrent weights learn the context).
@@ -60,6 +62,12 @@ SIZES = ((2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (2, 768), (3, 768), (
 # at 5 minutes gained 0.012-0.054 nats on tinyshakespeare, large-prose and python-code, and at 10
 # minutes a 2x384 reading 2.3-2.7 per recurrent weight was level with a 2x256 on large-prose.
 CHARS_PER_WEIGHT = 3.0
+# A model the run will press hard enough to get the most dropout and weight decay (DECAY_EXPOSURE) is fed from
+# fewer: on tinyshakespeare at 10 minutes a 2x512 with dropout 0.3 and weight decay 0.1 read 2.0-2.3 characters
+# per recurrent weight (3,057 and 3,746 steps on a slow day) and made 1.4188 and 1.4094, where the 2x384 the
+# rule above chose (3.1 per weight, 4,890 steps) made 1.4345 (python -m bench.quality, f93a8bd); without weight
+# decay, 2x512 d0.3 1.4198 and 1.4200 against 2x384 d0.2 1.4285 and 1.4286.
+HELD_BACK_CHARS_PER_WEIGHT = 2.0
 MAX_WEIGHTS_PER_CHAR = 10.0  # and no model has more weights than this many per character of training text
 EVAL_SHARE = 0.05  # evaluations take about this share of the budget
 EVAL_SPEEDUP = 3.0  # evaluating a character costs about a third of training on it (forward pass only)
@@ -231,8 +239,15 @@ def pick_size(seconds: float, reference_speed: float, task: Task,
 
 
 def feeding_speed(task: Task, size: tuple[int, int], seconds: float) -> float:
-    """The chars/s at which `seconds` read CHARS_PER_WEIGHT characters per recurrent weight of `size`."""
-    return CHARS_PER_WEIGHT * recurrent_weights(task, *size) / seconds
+    """The chars/s from which `seconds` feed `size`: CHARS_PER_WEIGHT characters per recurrent weight, or
+    HELD_BACK_CHARS_PER_WEIGHT where that many passes press it to DECAY_EXPOSURE (its passes capped at MAX_PASSES)."""
+    recurrent = recurrent_weights(task, *size)
+    train_chars = max(task.train_chars, 1)
+    fed = CHARS_PER_WEIGHT * recurrent / seconds
+    if MAX_PASSES * recurrent / train_chars < DECAY_EXPOSURE:  # never pressed that hard, however fast
+        return fed
+    held_back = max(HELD_BACK_CHARS_PER_WEIGHT * recurrent, DECAY_EXPOSURE * train_chars ** 2 / recurrent) / seconds
+    return min(fed, held_back)
 
 
 def fits(task: Task, size: tuple[int, int]) -> bool:
@@ -302,7 +317,10 @@ def _model(seconds: float, reference_speed: float, task: Task,
                  else estimate_speed(task, reference_speed, layers, width))
         return layers, width, speed, "the model you chose"
     layers, width, speed, near = pick_size(seconds, reference_speed, task, measure)
-    return layers, width, speed, f"the widest model that reads {CHARS_PER_WEIGHT:g}+ characters per recurrent weight{near}"
+    if speed * seconds >= CHARS_PER_WEIGHT * recurrent_weights(task, layers, width):
+        return layers, width, speed, f"the widest model that reads {CHARS_PER_WEIGHT:g}+ characters per recurrent weight{near}"
+    return layers, width, speed, (f"the widest model that reads {HELD_BACK_CHARS_PER_WEIGHT:g}+ characters per recurrent "
+                                  f"weight where the most dropout and weight decay hold it back{near}")
 
 
 def _reading(seconds: float, speed: float, task: Task, chosen_size: bool) -> Reading:
