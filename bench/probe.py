@@ -5,9 +5,10 @@ beside how much the machine's own speed swings from one few-second window to the
     python -m bench.probe --rounds 10 --seconds 10
 
 The recipe (chargen/train/recipe.py) times a few steps of the reference model and takes a model one size
-wider when the budget, at that speed, reads CHARS_PER_WEIGHT characters per recurrent weight of it. Where
-the machine's speed sits near such a threshold, the choice moves with the probe; this prints the
-speeds a 2x256 must probe at for each budget, so the spread below can be read against them.
+wider when the budget, at that speed, feeds it (recipe.feeding_speed: CHARS_PER_WEIGHT characters per
+recurrent weight of it, fewer where the run would press it hardest). Where the machine's speed sits
+near such a threshold, the choice moves with the probe; this prints the speeds a 2x256 must probe at
+for each budget, so the spread below can be read against them.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def main() -> None:
     print(f"sustained: {spread(windows)}")
     print(f"probe / the window after it: {statistics.mean(p / w for p, w in zip(probes, windows)):.3f}")
     task = recipe.Task(VOCAB, 1_003_854)
-    fed_from = lambda size, minutes: recipe.CHARS_PER_WEIGHT * recipe.recurrent_weights(task, *size) / (minutes * 60)  # noqa: E731
+    fed_from = lambda size, minutes: recipe.feeding_speed(task, size, minutes * 60)  # noqa: E731
     # The next size up is timed only if the reference probes fast enough for the recipe's estimate of its
     # speed (weights^0.85 of the reference's) to feed it; then its own measured speed decides.
     wider = next(s for s in recipe.SIZES if recipe.recurrent_weights(task, *s) > recipe.recurrent_weights(task, *recipe.REFERENCE))
