@@ -15,7 +15,7 @@ the run's own evaluations read a part of a large validation text, the benchmark 
 checkpoint over all of it afterwards, outside the timed budget). The
 corpora are built by bench/corpora.py. With --suite, each default run is followed by its grid: the
 same budget with one choice of the recipe changed (a narrower and a wider model, more and less
-dropout, half the learning rate, a layer more and one fewer, twice and half the streams; then AWD-LSTM's
+dropout, half and twice the learning rate, a layer more and one fewer, twice and half the streams; then AWD-LSTM's
 weight-drop, locked dropout and input dropout, windows twice as long, and the recipe's weight decay taken away
 (or 0.1 given where it has none), each on the default's recipe as it chose it (width, depth, dropout, streams,
 rate, arithmetic, weight decay and passes given explicitly); --grid takes the first N,
@@ -49,8 +49,9 @@ from chargen.units import bits
 
 BUDGETS = (2.5, 5.0, 10.0)
 WIDTHS = (128, 192, 256, 384, 512, 768)
-GRID_ORDER = ("narrower", "wider", "more-dropout", "less-dropout", "half-lr", "deeper", "shallower", "more-streams",
-              "fewer-streams", "weight-drop", "locked-dropout", "input-dropout", "longer-bptt", "weight-decay")
+GRID_ORDER = ("narrower", "wider", "more-dropout", "less-dropout", "half-lr", "double-lr", "deeper", "shallower",
+              "more-streams", "fewer-streams", "weight-drop", "locked-dropout", "input-dropout", "longer-bptt",
+              "weight-decay")
 
 
 def run(corpus: Path, length: tuple[str, float], extra: list[str], after=None, chargen_root: Path | None = None) -> dict:
@@ -113,6 +114,7 @@ def grid(default: dict, size: int, only: list[str] | None = None) -> list[list[s
         "more-dropout": [f"--dropout={min(model['dropout'] + 0.1, 0.5):g}"],
         "less-dropout": [f"--dropout={model['dropout'] - 0.1:g}"] if model["dropout"] > 0 else [],
         "half-lr": [f"--lr={train['lr'] / 2:g}"],
+        "double-lr": [f"--lr={train['lr'] * 2:g}"],
         # A depth at the default's width (given alone, --layers would take the recipe's reference width).
         "deeper": [f"--layers={layers + 1}", f"--hidden-size={width}"],
         "shallower": [f"--layers={layers - 1}", f"--hidden-size={width}"] if layers > 1 else [],

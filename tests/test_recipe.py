@@ -67,7 +67,17 @@ def test_weight_decay_where_the_dropout_is_highest_but_not_when_fine_tuning():
     pressed = choose(30)  # stops after 10 passes x 3.3 (a 2x512)
     assert pressed.train["weight_decay"] == recipe.WEIGHT_DECAY and "dropout 0.3, weight decay 0.1, batch" in pressed.why
     parent = {"cell": "lstm", "layers": 2, "hidden_size": 512, "dropout": 0.3}
-    assert "weight_decay" not in choose(30, train_chars=110_000, parent=parent).train
+    fine_tuned = choose(30, train_chars=110_000, parent=parent)
+    assert "weight_decay" not in fine_tuned.train and fine_tuned.train["lr"] == recipe.FINE_TUNE["lr"]
+
+
+def test_a_model_held_back_by_weight_decay_learns_at_a_higher_rate_up_to_the_cap():
+    unpressed = choose(10)  # a 2x384 with dropout 0.2: the rate its width gives
+    assert unpressed.train["lr"] == round(4e-3 * 256 / 384, 6)
+    pressed = choose(30)  # a 2x512 reading 10M characters: 0.002 from its width, four times that
+    assert pressed.train["lr"] == recipe.MAX_LR == round(4e-3 * 256 / 512 * recipe.DECAY_LR_SCALE, 6)
+    verse = choose(10, train_chars=110_000)  # a 2x256 reading 1.1M characters: 0.005 from its width, capped
+    assert verse.train["weight_decay"] == recipe.WEIGHT_DECAY and verse.train["lr"] == recipe.MAX_LR
 
 
 def test_a_model_the_most_dropout_and_weight_decay_hold_back_is_fed_from_fewer_characters():
