@@ -78,13 +78,19 @@ def commit_of(root: Path = ROOT) -> str:
 
 
 def machine() -> dict:
-    """What a figure was measured on: the CPU, its cores, torch's threads and version, the GPU if any."""
-    cpu = platform.processor() or platform.machine()
+    """What a figure was measured on: the CPU, its cores, whether it has bf16 instructions, torch's threads
+    and version, the GPU if any. Two CPUs of one name can differ in bf16, and with it the recipe a budget
+    gets (bf16 or fp32, and so the model's size)."""
+    cpu, bf16 = platform.processor() or platform.machine(), None
     if Path("/proc/cpuinfo").is_file():
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), cpu)
+        fields = dict(line.split(":", 1) for line in reversed(Path("/proc/cpuinfo").read_text().splitlines())
+                      if ":" in line)  # reversed: the first processor's wins
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        cpu = fields.get("model name") or cpu
+        flags = (fields.get("flags") or fields.get("Features") or "").split()  # x86, Arm
+        bf16 = bool({"avx512_bf16", "amx_bf16", "bf16"} & set(flags)) if flags else None
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "gpu": gpu,
+    return {"cpu": cpu, "cores": os.cpu_count(), "cpu_bf16": bf16, "threads": torch.get_num_threads(), "gpu": gpu,
             "torch": torch.__version__}
 
 

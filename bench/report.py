@@ -58,8 +58,9 @@ def machine(r: dict) -> str:
     """The machine bench.common.save stamped on a record, in one line."""
     if not any(k in r for k in ("cpu", "gpu", "torch")):
         return NOT_RECORDED
-    parts = [r.get("cpu"), r.get("cores") and f"{r['cores']} cores", r.get("threads") and f"{r['threads']} threads",
-             r.get("gpu"), r.get("torch") and f"torch {r['torch']}"]
+    bf16 = {True: "bf16", False: "no bf16"}.get(r.get("cpu_bf16"))  # recorded from 2026-12-06
+    parts = [r.get("cpu"), r.get("cores") and f"{r['cores']} cores", bf16,
+             r.get("threads") and f"{r['threads']} threads", r.get("gpu"), r.get("torch") and f"torch {r['torch']}"]
     return ", ".join(str(p) for p in parts if p)
 
 

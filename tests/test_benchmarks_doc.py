@@ -117,6 +117,13 @@ def test_a_records_figures_stand_in_its_row_with_its_machine_date_and_commit(tmp
     assert row_with(page, "1.2346 (1.781)")["machine"] == MACHINE  # the defaults table, README's
 
 
+def test_the_machine_says_whether_its_cpu_has_bf16_where_that_was_recorded():
+    # Two CPUs of one name, one with bf16 and one without, get different recipes from the same budget.
+    assert report.machine({**STAMP, "cpu_bf16": True}) == "Test CPU @ 3.10GHz, 2 cores, bf16, 2 threads, torch 9.8.7"
+    assert "2 cores, no bf16, 2 threads" in report.machine({**STAMP, "cpu_bf16": False})
+    assert report.machine({**STAMP, "cpu_bf16": None}) == report.machine(STAMP) == MACHINE
+
+
 def test_a_record_without_the_stamps_says_they_were_not_recorded(tmp_path):
     old = quality_run(kind="baseline", commit="0ld0000")
     page = report.render(write_results(tmp_path / "results", {"quality": [old]}, stamp={}))
