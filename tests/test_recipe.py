@@ -44,9 +44,10 @@ def test_the_speed_of_the_model_chosen_is_measured_and_decides():
 
 
 def test_wider_models_get_lower_learning_rates_and_short_budgets_high_ones():
-    assert choose(2.5).train["lr"] == 5e-3
-    assert choose(5).train["lr"] < choose(2.5).train["lr"]
-    assert choose(10).train["lr"] == round(4e-3 * 256 / 384, 6)  # 7.1M characters read
+    large = 20_000_000  # a fraction of one pass: no dropout, no weight decay
+    assert choose(2.5, train_chars=large).train["lr"] == 5e-3
+    assert choose(5, train_chars=large).train["lr"] < choose(2.5, train_chars=large).train["lr"]
+    assert choose(10, train_chars=large).train["lr"] == round(4e-3 * 256 / 384, 6)  # 7.1M characters read
 
 
 def test_more_passes_and_more_weights_per_character_bring_more_dropout():
@@ -62,8 +63,11 @@ def test_more_passes_and_more_weights_per_character_bring_more_dropout():
     assert choose(10, train_chars=110_000).model["dropout"] == 0.3  # stops after 10 of its 124 passes x 7.7
 
 
-def test_weight_decay_where_the_dropout_is_highest_but_not_when_fine_tuning():
-    assert "weight_decay" not in choose(10).train  # exposure 13.1: dropout 0.2 and no decay
+def test_weight_decay_wherever_the_passes_bring_dropout_but_not_when_fine_tuning():
+    assert "weight_decay" not in choose(2.5).train  # exposure 2.9: no dropout and no decay
+    assert choose(5).train["weight_decay"] == recipe.WEIGHT_DECAY  # exposure 5.8: dropout 0.1 and decay
+    shifted = choose(10, train_chars=20_000_000, val_shift=0.32)  # dropout for the shift, not for the passes
+    assert shifted.model["dropout"] == 0.1 and "weight_decay" not in shifted.train
     pressed = choose(30)  # stops after 10 passes x 3.3 (a 2x512)
     assert pressed.train["weight_decay"] == recipe.WEIGHT_DECAY and "dropout 0.3, weight decay 0.1, batch" in pressed.why
     parent = {"cell": "lstm", "layers": 2, "hidden_size": 512, "dropout": 0.3}
@@ -72,8 +76,10 @@ def test_weight_decay_where_the_dropout_is_highest_but_not_when_fine_tuning():
 
 
 def test_a_model_held_back_by_weight_decay_learns_at_a_higher_rate_up_to_the_cap():
-    unpressed = choose(10)  # a 2x384 with dropout 0.2: the rate its width gives
-    assert unpressed.train["lr"] == round(4e-3 * 256 / 384, 6)
+    unpressed = choose(2.5)  # a 2x256 with no dropout: the rate its width gives
+    assert unpressed.train["lr"] == 5e-3
+    held_back = choose(10)  # a 2x384 with dropout 0.2 reading 7.1M characters: four times 0.0027, capped
+    assert held_back.train["lr"] == recipe.MAX_LR
     pressed = choose(30)  # a 2x512 reading 10M characters: 0.002 from its width, four times that
     assert pressed.train["lr"] == recipe.MAX_LR == round(4e-3 * 256 / 512 * recipe.DECAY_LR_SCALE, 6)
     verse = choose(10, train_chars=110_000)  # a 2x256 reading 1.1M characters: 0.005 from its width, capped
@@ -120,7 +126,8 @@ def test_evaluations_take_a_small_share_of_the_budget_however_large_the_validati
 
 def test_options_chosen_by_the_user_are_kept_and_the_rest_suits_them():
     picked = choose(10, measure=lambda layers, width: 4_000.0, fixed={"hidden_size": 768})
-    assert "hidden_size" not in picked.model and picked.train["lr"] == round(5e-3 * 256 / 768, 6)  # 2.4M chars
+    assert "hidden_size" not in picked.model and picked.train["lr"] == round(5e-3 * 256 / 768 * recipe.DECAY_LR_SCALE, 6)
+    # (2.4M characters: 2.4 passes x 7.2 weights per character, dropout 0.2 and weight decay)
     assert "4,000 chars/s" in picked.why and "the model you chose" in picked.why
 
 

@@ -18,7 +18,8 @@ hardware has it, bf16). Measured across corpora (docs/benchmarks.md; python -m b
   it makes times the recurrent weights the model has per character of text (DROPOUT_EXPOSURE), so
   that a wide model is held back sooner than a narrow one on the same text; and some even in one pass
   where the validation text is unlike the training text (chargen.data.shift), which dropout helps a
-  model across. Where the dropout is highest, weight decay on the matrices too (DECAY_EXPOSURE).
+  model across. Wherever the passes bring dropout, weight decay on the matrices too, and a higher
+  learning rate with it (DECAY_EXPOSURE).
 - Passes. Past MAX_PASSES, even with dropout, a small text is learned by heart and more time only
   makes the text worse, so the run stops there, early.
 - Batch. On a CPU, 32 streams of 64 characters. A GPU reads far faster with more streams (a
@@ -62,7 +63,7 @@ SIZES = ((2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (2, 768), (3, 768), (
 # at 5 minutes gained 0.012-0.054 nats on tinyshakespeare, large-prose and python-code, and at 10
 # minutes a 2x384 reading 2.3-2.7 per recurrent weight was level with a 2x256 on large-prose.
 CHARS_PER_WEIGHT = 3.0
-# A model the run will press hard enough to get the most dropout and weight decay (DECAY_EXPOSURE) is fed from
+# A model the run will press hard enough to get the most dropout (HELD_BACK_EXPOSURE) is fed from
 # fewer: on tinyshakespeare at 10 minutes a 2x512 with dropout 0.3 and weight decay 0.1 read 2.0-2.3 characters
 # per recurrent weight (3,057 and 3,746 steps on a slow day) and made 1.4188 and 1.4094, where the 2x384 the
 # rule above chose (3.1 per weight, 4,890 steps) made 1.4345 (python -m bench.quality, f93a8bd); without weight
@@ -88,15 +89,16 @@ MAX_PASSES = 10.0
 # (1.4286 against 1.4327 with 0.1) and a 2x512 (3.3: 33) with 0.3 (1.4198 against 1.4363 with 0.2, acfd2bc);
 # by passes alone, all three had 0.2. Verse (7.7: 77) was level at 0.2 and 0.3 (1.6199, 1.6211), worse at 0.4.
 DROPOUT_EXPOSURE = (5.0, 12.0, 25.0)
-# From this exposure AdamW also decays the matrices by WEIGHT_DECAY. On tinyshakespeare at 10 minutes (2x512,
-# dropout 0.3: exposure 33, a6c7ff7) 0.1 gave 1.4094 against 1.4200 without and 1.4393 with 0.5; measured
-# only where the dropout is 0.3, so only there.
-DECAY_EXPOSURE = DROPOUT_EXPOSURE[2]
+HELD_BACK_EXPOSURE = DROPOUT_EXPOSURE[2]  # the most dropout: from here a model is fed from fewer (above)
+# From the first dropout's exposure AdamW also decays the matrices by WEIGHT_DECAY, and the rate is
+# DECAY_LR_SCALE times the width's (AdamW's decay grows with it), capped at MAX_LR. On tinyshakespeare at
+# 10 minutes (python -m bench.quality --corpus tinyshakespeare --minutes 10 -- OPTIONS), a 2x512 with
+# dropout 0.3 (exposure 33, a6c7ff7) made 1.4094 with 0.1 against 1.4200 without and 1.4393 with 0.5; with
+# 0.1 (48d318d) the width's rate, 0.002, made 1.4137, 0.003 1.4115, 0.004 1.4070, 0.006 1.4038 and 0.008
+# 1.3917. A 2x256 with dropout 0.1 (exposure 8.5, on a CPU without bf16, 27d53f2) made 1.4314 at its
+# width's 0.004 without decay, 1.4122 with 0.1 at 0.008, and 1.4781 at 0.012 without.
+DECAY_EXPOSURE = DROPOUT_EXPOSURE[0]
 WEIGHT_DECAY = 0.1
-# And a model held back that hard learns best at a higher rate (AdamW's decay also grows with it): on
-# tinyshakespeare at 10 minutes (2x512, dropout 0.3, weight decay 0.1, 48d318d) the rate the width gives,
-# 0.002, made 1.4137; 0.003 1.4115, 0.004 1.4070, 0.006 1.4038 and 0.008 1.3917 (python -m bench.quality
-# --corpus tinyshakespeare --minutes 10 -- --lr X). Capped at MAX_LR.
 DECAY_LR_SCALE = 4.0
 # No recipe's rate is higher: on small-verse (2x256, dropout 0.3, weight decay 0.1, 10 passes, 7b20fa2) 0.008
 # made 1.5989, where 0.005 made 1.6148, 0.012 1.6129 and 0.016 1.6074.
@@ -248,13 +250,14 @@ def pick_size(seconds: float, reference_speed: float, task: Task,
 
 def feeding_speed(task: Task, size: tuple[int, int], seconds: float) -> float:
     """The chars/s from which `seconds` feed `size`: CHARS_PER_WEIGHT characters per recurrent weight, or
-    HELD_BACK_CHARS_PER_WEIGHT where that many passes press it to DECAY_EXPOSURE (its passes capped at MAX_PASSES)."""
+    HELD_BACK_CHARS_PER_WEIGHT where that many passes press it to HELD_BACK_EXPOSURE (its passes capped at
+    MAX_PASSES)."""
     recurrent = recurrent_weights(task, *size)
     train_chars = max(task.train_chars, 1)
     fed = CHARS_PER_WEIGHT * recurrent / seconds
-    if MAX_PASSES * recurrent / train_chars < DECAY_EXPOSURE:  # never pressed that hard, however fast
+    if MAX_PASSES * recurrent / train_chars < HELD_BACK_EXPOSURE:  # never pressed that hard, however fast
         return fed
-    held_back = max(HELD_BACK_CHARS_PER_WEIGHT * recurrent, DECAY_EXPOSURE * train_chars ** 2 / recurrent) / seconds
+    held_back = max(HELD_BACK_CHARS_PER_WEIGHT * recurrent, HELD_BACK_EXPOSURE * train_chars ** 2 / recurrent) / seconds
     return min(fed, held_back)
 
 
@@ -292,10 +295,10 @@ def choose(minutes: float, speeds: dict[str, float], task: Task,
     exposed = exposure(reading, task, layers, width)
     dropout, shifted = _dropout(exposed, task)
     model = {**(task.parent or {}), "cell": task.cell, "layers": layers, "hidden_size": width, "dropout": dropout}
-    train = {**_optimizer(task, reading.chars, width, batch), "precision": precision}
-    if exposed >= DECAY_EXPOSURE and task.parent is None:  # a fine-tuned model keeps its parent's weights close
+    decayed = exposed >= DECAY_EXPOSURE and task.parent is None  # a fine-tuned model keeps its parent's weights close
+    train = {**_optimizer(task, reading.chars, width, batch, decayed), "precision": precision}
+    if decayed:
         train["weight_decay"] = WEIGHT_DECAY
-        train["lr"] = round(min(train["lr"] * DECAY_LR_SCALE, MAX_LR), 6)
     if reading.stops_early:
         # A cap on passes, not a shorter time: a machine slower than its probe trains for the whole budget.
         train["epochs"] = MAX_PASSES
@@ -361,14 +364,15 @@ def _dropout(exposed: float, task: Task) -> tuple[float, bool]:
     return (SHIFT_DROPOUT if shifted else dropout), shifted
 
 
-def _optimizer(task: Task, chars: float, width: int, batch: dict) -> dict:
-    """The batch and the learning-rate schedule for a run that reads `chars` with a model `width` wide."""
+def _optimizer(task: Task, chars: float, width: int, batch: dict, decayed: bool) -> dict:
+    """The batch and the learning-rate schedule for a run that reads `chars` with a model `width` wide
+    (`decayed`: with weight decay, at DECAY_LR_SCALE times the rate)."""
     if task.parent is not None:
         return dict(batch, lr=FINE_TUNE["lr"], warmup_steps=FINE_TUNE["warmup_steps"], min_lr_ratio=0.1)
     # A few million characters learn fastest at a high rate; wider models want a lower one, and
     # larger batches (less noisy gradients) a higher one.
     base = 5e-3 if chars < 5e6 else 4e-3
-    lr = base * 256 / width * math.sqrt(batch["batch_size"] / BATCH["batch_size"])
+    lr = base * 256 / width * math.sqrt(batch["batch_size"] / BATCH["batch_size"]) * (DECAY_LR_SCALE if decayed else 1)
     return dict(batch, lr=round(min(lr, MAX_LR), 6), min_lr_ratio=0.02)
 
 
