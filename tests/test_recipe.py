@@ -126,7 +126,8 @@ def test_evaluations_take_a_small_share_of_the_budget_however_large_the_validati
 
 def test_options_chosen_by_the_user_are_kept_and_the_rest_suits_them():
     picked = choose(10, measure=lambda layers, width: 4_000.0, fixed={"hidden_size": 768})
-    assert "hidden_size" not in picked.model and picked.train["lr"] == round(5e-3 * 256 / 768 * recipe.DECAY_LR_SCALE, 6)
+    assert "hidden_size" not in picked.model
+    assert picked.train["lr"] == round(5e-3 * 256 / 768 * recipe.DECAY_LR_SCALE, 6)
     # (2.4M characters: 2.4 passes x 7.2 weights per character, dropout 0.2 and weight decay)
     assert "4,000 chars/s" in picked.why and "the model you chose" in picked.why
 

@@ -96,7 +96,8 @@ HELD_BACK_EXPOSURE = DROPOUT_EXPOSURE[2]  # the most dropout: from here a model 
 # dropout 0.3 (exposure 33, a6c7ff7) made 1.4094 with 0.1 against 1.4200 without and 1.4393 with 0.5; with
 # 0.1 (48d318d) the width's rate, 0.002, made 1.4137, 0.003 1.4115, 0.004 1.4070, 0.006 1.4038 and 0.008
 # 1.3917. A 2x256 with dropout 0.1 (exposure 8.5, on a CPU without bf16, 27d53f2) made 1.4314 at its
-# width's 0.004 without decay, 1.4122 with 0.1 at 0.008, and 1.4781 at 0.012 without.
+# width's 0.004 without decay, 1.4122 with 0.1 at 0.008 (1.4019 as the default, 32f66b4), and 1.4781 at
+# 0.012 without.
 DECAY_EXPOSURE = DROPOUT_EXPOSURE[0]
 WEIGHT_DECAY = 0.1
 DECAY_LR_SCALE = 4.0
@@ -257,7 +258,8 @@ def feeding_speed(task: Task, size: tuple[int, int], seconds: float) -> float:
     fed = CHARS_PER_WEIGHT * recurrent / seconds
     if MAX_PASSES * recurrent / train_chars < HELD_BACK_EXPOSURE:  # never pressed that hard, however fast
         return fed
-    held_back = max(HELD_BACK_CHARS_PER_WEIGHT * recurrent, HELD_BACK_EXPOSURE * train_chars ** 2 / recurrent) / seconds
+    pressed = HELD_BACK_EXPOSURE * train_chars ** 2 / recurrent  # the characters that press it that hard
+    held_back = max(HELD_BACK_CHARS_PER_WEIGHT * recurrent, pressed) / seconds
     return min(fed, held_back)
 
 
@@ -372,7 +374,8 @@ def _optimizer(task: Task, chars: float, width: int, batch: dict, decayed: bool)
     # A few million characters learn fastest at a high rate; wider models want a lower one, and
     # larger batches (less noisy gradients) a higher one.
     base = 5e-3 if chars < 5e6 else 4e-3
-    lr = base * 256 / width * math.sqrt(batch["batch_size"] / BATCH["batch_size"]) * (DECAY_LR_SCALE if decayed else 1)
+    lr = base * 256 / width * math.sqrt(batch["batch_size"] / BATCH["batch_size"])
+    lr *= DECAY_LR_SCALE if decayed else 1
     return dict(batch, lr=round(min(lr, MAX_LR), 6), min_lr_ratio=0.02)
 
 
